@@ -1,0 +1,37 @@
+# pyrmq: `make run` starts a NameServer in the foreground; `make test` runs the whole suite.
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+TSTAMP  := $(VENV)/.installed-test
+PIP_CACHE := .cache/pip
+
+.PHONY: run test lint typecheck bench clean
+
+$(VPY):
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install --cache-dir $(PIP_CACHE) -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install --cache-dir $(PIP_CACHE) -q -e .
+	touch $@
+
+$(TSTAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install --cache-dir $(PIP_CACHE) -q -e '.[test]'
+	touch $(STAMP) $@
+
+run: $(STAMP)
+	$(VPY) -m pyrmq.namesrv
+
+test: $(TSTAMP)
+	$(VPY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(TSTAMP)
+	$(VENV)/bin/ruff check pyrmq tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VPY) benchmarks/bench_codec.py
+
+clean:
+	rm -rf $(VENV) .cache build *.egg-info

@@ -1,0 +1,157 @@
+"""One remoting TCP connection: bytes in through FrameDecoder, responses matched by opaque.
+
+The asyncio shell around ``framing``/``command`` (mirrors ``NettyRemotingAbstract``'s
+``responseTable`` and ``processRequestCommand``). Both ends of a connection may send requests
+(protocol.md §1.1), so the same class serves the server side and the client side: responses go
+to the waiting future of their opaque; requests go to ``dispatch``, which the owner provides.
+A frame that cannot be decoded closes this connection only, with a log line naming the peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pyrmq.common.service import TaskGroup
+from pyrmq.remoting.codes import FLAG_ONEWAY, FLAG_RESPONSE
+from pyrmq.remoting.command import DEFAULT_MAX_FRAME_BYTES, RemotingCommand, encode
+from pyrmq.remoting.errors import RemotingConnectError, RemotingTimeoutError
+from pyrmq.remoting.framing import FrameDecoder, FrameError
+
+log = logging.getLogger(__name__)
+
+#: Opaques are one process-wide counter, as in Java; wrapped into i32 when encoded.
+_opaque_counter = itertools.count(1)
+
+Dispatch = Callable[["RemotingConnection", RemotingCommand], Awaitable[None] | None]
+CloseCallback = Callable[["RemotingConnection"], None]
+
+
+class RemotingConnection(asyncio.Protocol):
+    """A framed, multiplexed remoting connection."""
+
+    def __init__(
+        self,
+        dispatch: Dispatch | None = None,
+        on_close: CloseCallback | None = None,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+    ) -> None:
+        self._dispatch = dispatch
+        self._on_close = on_close
+        self._decoder = FrameDecoder(max_frame_bytes)
+        self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
+        self._transport: asyncio.Transport | None = None
+        self._closed = asyncio.get_running_loop().create_future()
+        self.tasks = TaskGroup("remoting-connection")
+        self.peer = "?"
+        self.local = "?"
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self.peer = _format_addr(transport.get_extra_info("peername"))
+        self.local = _format_addr(transport.get_extra_info("sockname"))
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            commands = self._decoder.feed(data)
+        except FrameError as exc:
+            log.warning("closing connection from %s: %s", self.peer, exc)
+            self.abort()
+            return
+        for cmd in commands:
+            if cmd.flag & FLAG_RESPONSE:
+                self._complete(cmd)
+            elif self._dispatch is not None:
+                result = self._dispatch(self, cmd)
+                if result is not None:
+                    self.tasks.spawn(_await(result), name=f"request-{cmd.code}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        error = RemotingConnectError(f"connection to {self.peer} closed")
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+        if not self._closed.done():
+            self._closed.set_result(None)
+        if self._on_close is not None:
+            self._on_close(self)
+
+    # ------------------------------------------------------------------ sending
+
+    @property
+    def is_open(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    def send(self, cmd: RemotingCommand) -> None:
+        """Write one command now; silently dropped if the connection is already gone."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(encode(cmd))
+
+    async def invoke(self, cmd: RemotingCommand, timeout_s: float) -> RemotingCommand:
+        """Send a request and wait for the response of its opaque."""
+        if not self.is_open:
+            raise RemotingConnectError(f"connection to {self.peer} is closed")
+        cmd.opaque = _next_opaque()
+        cmd.flag &= ~FLAG_ONEWAY
+        future: asyncio.Future[RemotingCommand] = asyncio.get_running_loop().create_future()
+        self._pending[cmd.opaque] = future
+        try:
+            self.send(cmd)
+            async with asyncio.timeout(timeout_s):
+                return await future
+        except TimeoutError:
+            raise RemotingTimeoutError(
+                f"no response from {self.peer} to request {cmd.code} within {timeout_s}s"
+            ) from None
+        finally:
+            self._pending.pop(cmd.opaque, None)
+
+    def oneway(self, cmd: RemotingCommand) -> None:
+        """Send a request that gets no response."""
+        if not self.is_open:
+            raise RemotingConnectError(f"connection to {self.peer} is closed")
+        cmd.opaque = _next_opaque()
+        cmd.flag |= FLAG_ONEWAY
+        self.send(cmd)
+
+    def _complete(self, cmd: RemotingCommand) -> None:
+        future = self._pending.get(cmd.opaque)
+        if future is None:
+            log.debug("response %d from %s matches no request (timed out?)", cmd.opaque, self.peer)
+        elif not future.done():
+            future.set_result(cmd)
+
+    # ------------------------------------------------------------------ closing
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def close(self) -> None:
+        """Close the socket, cancel this connection's request tasks, wait until it is gone."""
+        if self._transport is not None:
+            self._transport.close()
+        await self.tasks.close()
+        await self._closed
+
+
+async def _await(result: Awaitable[None]) -> None:
+    await result
+
+
+def _next_opaque() -> int:
+    return ((next(_opaque_counter) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+
+
+def _format_addr(addr: Any) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return f"{addr[0]}:{addr[1]}"
+    return str(addr)
