@@ -61,8 +61,7 @@ class RemotingConnection(asyncio.Protocol):
         try:
             commands = self._decoder.feed(data)
         except FrameError as exc:
-            log.warning("closing connection from %s: %s", self.peer, exc)
-            self.abort()
+            self._refuse(str(exc))
             return
         for cmd in commands:
             if cmd.flag & FLAG_RESPONSE:
@@ -71,6 +70,15 @@ class RemotingConnection(asyncio.Protocol):
                 result = self._dispatch(self, cmd)
                 if result is not None:
                     self.tasks.spawn(_await(result), name=f"request-{cmd.code}")
+        if self._decoder.error is not None:
+            self._refuse(self._decoder.error)
+
+    def _refuse(self, reason: str) -> None:
+        """The peer sent bytes that are not frames: answer what came before, then close."""
+        log.warning("closing connection from %s: %s", self.peer, reason)
+        if self._transport is not None:
+            self._transport.pause_reading()
+            self._transport.close()  # close, not abort: answers already written still go out
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None

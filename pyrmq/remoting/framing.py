@@ -27,21 +27,26 @@ class FrameError(ValueError):
 class FrameDecoder:
     """Accumulates bytes and yields whole commands."""
 
-    __slots__ = ("_buffer", "_dead", "max_frame_bytes")
+    __slots__ = ("_buffer", "error", "max_frame_bytes")
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         self.max_frame_bytes = max_frame_bytes
         self._buffer = bytearray()
-        self._dead = False
+        #: Why the stream became unreadable; None while it is fine.
+        self.error: str | None = None
 
     @property
     def buffered(self) -> int:
         return len(self._buffer)
 
     def feed(self, data: bytes) -> list[RemotingCommand]:
-        """Add ``data``; return every command it completes, in order."""
-        if self._dead:
-            raise FrameError("decoder already failed")
+        """Add ``data``; return every command it completes, in order.
+
+        Frames before a bad one are still returned (their senders get answers); the bad one
+        sets ``error``, and the decoder takes no more bytes after it.
+        """
+        if self.error is not None:
+            raise FrameError(f"decoder already failed: {self.error}")
         buffer = self._buffer
         buffer += data
         commands: list[RemotingCommand] = []
@@ -56,9 +61,11 @@ class FrameDecoder:
                 commands.append(decode_payload(bytes(buffer[pos + 4 : pos + 4 + length])))
                 pos += 4 + length
         except (FrameError, CommandDecodeError) as exc:
-            self._dead = True
+            self.error = str(exc)
             buffer.clear()
-            raise FrameError(str(exc)) from None
+            if not commands:
+                raise FrameError(self.error) from None
+            return commands
         if pos:
             del buffer[:pos]
         return commands
@@ -78,6 +85,8 @@ def decode_commands(
     """Decode a complete byte string of frames (tests, captured client flows)."""
     decoder = FrameDecoder(max_frame_bytes)
     commands = decoder.feed(data)
+    if decoder.error is not None:
+        raise FrameError(decoder.error)
     if decoder.buffered:
         raise FrameError(f"{decoder.buffered} trailing bytes do not make a whole frame")
     return commands

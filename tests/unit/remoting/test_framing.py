@@ -61,6 +61,16 @@ def test_tiny_length_and_garbage_header_are_errors() -> None:
         FrameDecoder().feed(struct.pack(">II", 9, 5) + b"hello")
 
 
+def test_frames_before_a_bad_one_are_kept() -> None:
+    decoder = FrameDecoder()
+    good = encode(RemotingCommand(code=7))
+    commands = decoder.feed(good + struct.pack(">II", 9, 5) + b"hello" + good)
+    assert [c.code for c in commands] == [7]
+    assert decoder.error is not None and "invalid JSON" in decoder.error
+    with pytest.raises(FrameError, match="already failed"):
+        decoder.feed(good)
+
+
 def test_trailing_partial_frame_is_reported() -> None:
     with pytest.raises(FrameError, match="trailing"):
         decode_commands(encode(RemotingCommand(code=1))[:-1])
