@@ -8,6 +8,7 @@ is logged with the service's name instead of vanishing.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -55,7 +56,7 @@ class PeriodicTask:
     def __init__(
         self,
         name: str,
-        action: Callable[[], Awaitable[None] | None],
+        action: Callable[[], Awaitable[object] | object],
         interval_s: float,
         initial_delay_s: float = 0.0,
     ) -> None:
@@ -73,7 +74,7 @@ class PeriodicTask:
         while True:
             try:
                 result = self._action()
-                if result is not None:
+                if inspect.isawaitable(result):
                     await result
             except asyncio.CancelledError:
                 raise

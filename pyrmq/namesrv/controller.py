@@ -37,6 +37,7 @@ class NamesrvController:
             port=config.listen_port,
             max_frame_bytes=config.frame_max_length,
             on_disconnect=self._on_disconnect,
+            channel_max_idle_s=config.server_channel_max_idle_time_seconds,
         )
         self._scan = PeriodicTask(
             "namesrv-scan-not-active-broker",

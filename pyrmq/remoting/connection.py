@@ -13,7 +13,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from pyrmq.common.service import TaskGroup
 from pyrmq.remoting.codes import FLAG_ONEWAY, FLAG_RESPONSE
@@ -48,16 +48,19 @@ class RemotingConnection(asyncio.Protocol):
         self.tasks = TaskGroup("remoting-connection")
         self.peer = "?"
         self.local = "?"
+        #: loop time of the last byte read or written (idle detection).
+        self.last_io_s = asyncio.get_running_loop().time()
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
         self.peer = _format_addr(transport.get_extra_info("peername"))
         self.local = _format_addr(transport.get_extra_info("sockname"))
 
     def data_received(self, data: bytes) -> None:
+        self.last_io_s = asyncio.get_running_loop().time()
         try:
             commands = self._decoder.feed(data)
         except FrameError as exc:
@@ -102,6 +105,7 @@ class RemotingConnection(asyncio.Protocol):
         """Write one command now; silently dropped if the connection is already gone."""
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(encode(cmd))
+            self.last_io_s = asyncio.get_running_loop().time()
 
     async def invoke(self, cmd: RemotingCommand, timeout_s: float) -> RemotingCommand:
         """Send a request and wait for the response of its opaque."""

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+from pyrmq.common.service import PeriodicTask
 from pyrmq.remoting.codes import FLAG_ONEWAY, FLAG_RESPONSE, ResponseCode, request_name
 from pyrmq.remoting.command import DEFAULT_MAX_FRAME_BYTES, RemotingCommand
 from pyrmq.remoting.connection import RemotingConnection
@@ -101,14 +102,17 @@ class RemotingServer:
         port: int = 0,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         on_disconnect: ConnectionListener | None = None,
+        channel_max_idle_s: float = 0.0,
     ) -> None:
         self.dispatcher = RequestDispatcher(handlers)
+        self.channel_max_idle_s = channel_max_idle_s
         self.host = host
         self._port = port
         self.max_frame_bytes = max_frame_bytes
         self._on_disconnect = on_disconnect
         self._server: asyncio.Server | None = None
         self.connections: set[RemotingConnection] = set()
+        self._idle_check: PeriodicTask | None = None
 
     @property
     def port(self) -> int:
@@ -122,6 +126,20 @@ class RemotingServer:
         self._server = await loop.create_server(
             self._new_connection, self.host, self._port, reuse_address=True
         )
+        if self.channel_max_idle_s > 0:
+            interval_s = min(self.channel_max_idle_s / 4, 5.0)
+            self._idle_check = PeriodicTask("remoting-idle-check", self.close_idle, interval_s)
+            self._idle_check.start()
+
+    def close_idle(self) -> int:
+        """Close connections with no traffic either way for ``channel_max_idle_s``
+        (Netty's IdleStateHandler ALL_IDLE as NettyRemotingServer sets it up)."""
+        deadline = asyncio.get_running_loop().time() - self.channel_max_idle_s
+        idle = [conn for conn in self.connections if conn.last_io_s < deadline]
+        for conn in idle:
+            log.info("closing connection from %s: idle for %gs", conn.peer, self.channel_max_idle_s)
+            conn.abort()
+        return len(idle)
 
     def _new_connection(self) -> RemotingConnection:
         conn = RemotingConnection(self.dispatcher, self._connection_closed, self.max_frame_bytes)
@@ -135,6 +153,8 @@ class RemotingServer:
 
     async def stop(self) -> None:
         """Stop accepting, close every connection, wait for their tasks."""
+        if self._idle_check is not None:
+            await self._idle_check.stop()
         if self._server is not None:
             self._server.close()
         await asyncio.gather(*(conn.close() for conn in list(self.connections)))

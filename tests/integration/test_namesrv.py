@@ -553,3 +553,29 @@ async def test_broker_to_client_requests_on_the_same_connection(namesrv: Namesrv
         assert unknown.code == ResponseCode.REQUEST_CODE_NOT_SUPPORTED
     finally:
         await peer.close()
+
+
+async def test_idle_broker_connection_is_closed_and_the_broker_removed(
+    tmp_path: Path, clock: FakeClock, client: RemotingClient
+) -> None:
+    config = NamesrvConfig(
+        listen_port=0, bind_address="127.0.0.1", kv_config_path=str(tmp_path / "kv.json")
+    )
+    config.server_channel_max_idle_time_seconds = 1
+    namesrv = NamesrvController(config, clock)
+    await namesrv.start()
+    broker = RemotingClient()
+    try:
+        await broker.invoke(
+            addr_of(namesrv), register_request("broker-a", A_MASTER, 0, topic_configs("T"))
+        )
+        assert (await route(client, namesrv, "T")).code == ResponseCode.SUCCESS
+        for _ in range(100):  # the query client stays busy, so only the broker idles
+            if (await route(client, namesrv, "T")).code == ResponseCode.TOPIC_NOT_EXIST:
+                break
+            await asyncio.sleep(0.1)
+        assert (await route(client, namesrv, "T")).code == ResponseCode.TOPIC_NOT_EXIST
+        assert len(namesrv.server.connections) == 1
+    finally:
+        await broker.close()
+        await namesrv.stop()
