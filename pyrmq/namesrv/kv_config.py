@@ -43,9 +43,11 @@ class KVConfigManager:
             self._persist()
 
     def namespace(self, namespace: str) -> dict[str, str] | None:
-        """Every entry of ``namespace``, or None when it has none (-> QUERY_NOT_FOUND)."""
+        """Every entry of ``namespace``, or None when it was never written (-> QUERY_NOT_FOUND).
+
+        Like Java, deleting the last key leaves the namespace listed, empty."""
         table = self.config_table.get(namespace)
-        return dict(table) if table else None
+        return dict(table) if table is not None else None
 
     def _persist(self) -> None:
         if self.path is not None:

@@ -156,7 +156,9 @@ class NamesrvProcessor:
         return req.response(
             SUCCESS,
             ext_fields=to_ext_fields(response_header),
-            body=bodies.encode_kv_table(bodies.KVTable(order_conf)) if order_conf else None,
+            body=bodies.encode_kv_table(bodies.KVTable(order_conf))
+            if order_conf is not None
+            else None,
         )
 
     @staticmethod

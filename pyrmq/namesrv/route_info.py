@@ -283,9 +283,10 @@ class RouteInfoManager:
         broker_addr = None
         for broker_data in self.broker_addr_table.values():
             if broker_data.broker_addrs:
-                broker_addr = next(iter(broker_data.broker_addrs.values()))
+                # Java takes the first key of a HashMap<Long, String>: the lowest broker id.
+                broker_addr = broker_data.broker_addrs[min(broker_data.broker_addrs)]
                 break
-        return TopicList(topic_list=topics, broker_addr=broker_addr)
+        return TopicList(topic_list=_unique(topics), broker_addr=broker_addr)
 
     def get_unit_topics(self) -> TopicList:
         return self._topics_where(lambda flag: bool(flag & TOPIC_SYS_FLAG_UNIT))
@@ -338,6 +339,11 @@ class RouteInfoManager:
                 queue_data.perm = change(queue_data.perm)
                 count += 1
         return count
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Java's TopicList holds a Set: each name once (first occurrence kept)."""
+    return list(dict.fromkeys(names))
 
 
 def _copy_broker_data(broker_data: BrokerData) -> BrokerData:
