@@ -46,7 +46,9 @@ async def serve(config: NamesrvConfig, stop: asyncio.Event) -> int:
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", config.bind_address, config.listen_port, exc)
         return 1
+    # The pid file exists before the ready line, so mqshutdown works as soon as it shows.
     pid_path = write_pid_file("namesrv", config.bind_address, controller.port)
+    controller.log_boot_success()
     try:
         await stop.wait()
     finally:

@@ -54,6 +54,9 @@ class NamesrvController:
         self.kv_config.load()
         await self.server.start()
         self._scan.start()
+
+    def log_boot_success(self) -> None:
+        """The one line that says the NameServer is ready (harnesses wait for it)."""
         log.info(
             "The Name Server boot success. serializeType=JSON, listening on %s:%d",
             self.config.bind_address,
