@@ -152,3 +152,41 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+async def test_one_namesrv_per_loopback_host_on_the_same_port(tmp_path: Path) -> None:
+    # The tutorial runs a NameServer on each host; on one machine 127.0.0.1 and 127.0.0.2
+    # stand for two hosts, both on the same port. They share nothing.
+    first_conf = write_properties(
+        tmp_path / "n1.properties",
+        listenPort=0,
+        bindAddress="127.0.0.1",
+        kvConfigPath=tmp_path / "kv1.json",
+    )
+    first = ServerProcess("mqnamesrv", ["-c", str(first_conf)], tmp_path).wait_ready()
+    second = None
+    client = RemotingClient()
+    try:
+        second_conf = write_properties(
+            tmp_path / "n2.properties",
+            listenPort=first.port,
+            bindAddress="127.0.0.2",
+            kvConfigPath=tmp_path / "kv2.json",
+        )
+        second = ServerProcess("mqnamesrv", ["-c", str(second_conf)], tmp_path).wait_ready()
+        assert (second.host, second.port) == ("127.0.0.2", first.port)
+        put = request(RequestCode.PUT_KV_CONFIG, {"namespace": "ns", "key": "k", "value": "v"})
+        assert (await client.invoke(first.addr, put)).code == ResponseCode.SUCCESS
+        get = {"namespace": "ns", "key": "k"}
+        assert (await client.invoke(first.addr, request(RequestCode.GET_KV_CONFIG, get))).code == 0
+        other = await client.invoke(second.addr, request(RequestCode.GET_KV_CONFIG, get))
+        assert other.code == ResponseCode.QUERY_NOT_FOUND
+
+        stopped = run_bin("mqshutdown", ["namesrv"], tmp_path)
+        assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+        assert first.wait_exit() == 0 and second.wait_exit() == 0
+    finally:
+        await client.close()
+        first.stop()
+        if second is not None:
+            second.stop()
