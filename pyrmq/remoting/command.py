@@ -229,7 +229,7 @@ def decode_json_header(header: bytes) -> RemotingCommand:
             code=_int_field(fields, "code"),
             opaque=_int_field(fields, "opaque"),
             flag=_int_field(fields, "flag"),
-            remark=fields.get("remark") or None,
+            remark=_remark(fields.get("remark")),
             ext_fields=_ext_fields(fields.get("extFields")),
             language=str(fields.get("language") or "OTHER"),
             version=_int_field(fields, "version"),
@@ -237,6 +237,12 @@ def decode_json_header(header: bytes) -> RemotingCommand:
         )
     except (TypeError, ValueError) as exc:
         raise CommandDecodeError(f"bad JSON header field: {exc}") from None
+
+
+def _remark(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return value if type(value) is str else str(value)
 
 
 def _int_field(fields: dict[str, Any], name: str) -> int:

@@ -159,7 +159,9 @@ TOLERANT_HEADERS = [
 
 
 @pytest.mark.parametrize(("header", "ext", "remark"), TOLERANT_HEADERS)
-def test_tolerant_json_header(header: bytes, ext: dict[str, str], remark: str | None) -> None:
+def test_tolerant_json_header(
+    header: bytes, ext: dict[str, str] | None, remark: str | None
+) -> None:
     cmd = decode_json_header(header)
     assert cmd.ext_fields == ext
     assert cmd.remark == remark
