@@ -1,0 +1,1 @@
+"""The broker's message store: commitlog, consume queues, index, checkpoint, recovery."""
