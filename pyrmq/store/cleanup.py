@@ -131,7 +131,8 @@ class CleanupService:
         self.manual_deletes_left = max(0, self.manual_deletes_left - 1)
         deleted = store.commitlog.mapped_file_queue.delete_expired_by_time(
             config.file_reserved_time * 3_600_000,
-            store.clock.now_ms(),
+            # File ages compare with file mtimes, which the OS stamps in wall-clock time.
+            time.time_ns() // 1_000_000,
             decision.clean_immediately,
             DELETE_FILES_BATCH_MAX,
         )

@@ -698,7 +698,7 @@ class CommitLog:
         """
         files = self.mapped_file_queue.files
         if not files:
-            log.warning("no commitlog files: the consume queues must go too")
+            log.info("no commitlog files: the consume queues must go too")
             return self._truncate(0)
         offset = self._scan(max(0, len(files) - 3), None)
         self._log_cq_overlap(max_phy_offset_of_cq, offset)
@@ -718,7 +718,7 @@ class CommitLog:
         """
         files = self.mapped_file_queue.files
         if not files:
-            log.warning("no commitlog files: the consume queues must go too")
+            log.info("no commitlog files: the consume queues must go too")
             return self._truncate(0)
         offset = self._scan(self._abnormal_start(min_timestamp), dispatch)
         self._log_cq_overlap(max_phy_offset_of_cq, offset)

@@ -10,6 +10,7 @@ returned as views of the commitlog map: no copy until the response is written.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pyrmq.store.config import BrokerRole
@@ -39,23 +40,35 @@ def _memory_window(store: MessageStore) -> int:
     return int(_MEMORY * store.config.access_message_in_memory_max_ratio / 100)
 
 
-def _is_batch_full(
-    store: MessageStore, size: int, max_msg_nums: int, result: GetMessageResult, in_disk: bool
-) -> bool:
-    total = result.buffer_total_size
-    count = len(result.messages)
-    if total == 0 or count == 0:
-        return False
-    if max_msg_nums <= count:
-        return True
-    config = store.config
-    if in_disk:
-        max_bytes = config.max_transfer_bytes_on_message_in_disk
-        max_count = config.max_transfer_count_on_message_in_disk
-    else:
-        max_bytes = config.max_transfer_bytes_on_message_in_memory
-        max_count = config.max_transfer_count_on_message_in_memory
-    return total + size > max_bytes or count > max_count - 1
+@dataclass(slots=True)
+class _Limits:
+    """isTheBatchFull's limits for one pull: the count asked, and bytes/count by location."""
+
+    max_msg_nums: int
+    memory_bytes: int
+    memory_count: int
+    disk_bytes: int
+    disk_count: int
+
+    @classmethod
+    def of(cls, store: MessageStore, max_msg_nums: int) -> _Limits:
+        config = store.config
+        return cls(
+            max_msg_nums,
+            config.max_transfer_bytes_on_message_in_memory,
+            config.max_transfer_count_on_message_in_memory,
+            config.max_transfer_bytes_on_message_in_disk,
+            config.max_transfer_count_on_message_in_disk,
+        )
+
+    def is_full(self, size: int, total: int, count: int, in_disk: bool) -> bool:
+        if total == 0 or count == 0:
+            return False
+        if self.max_msg_nums <= count:
+            return True
+        if in_disk:
+            return total + size > self.disk_bytes or count > self.disk_count - 1
+        return total + size > self.memory_bytes or count > self.memory_count - 1
 
 
 def get_message(
@@ -100,7 +113,9 @@ def _read_units(
     result: GetMessageResult,
 ) -> None:
     max_filter_count = max(16000, max_msg_nums * CQ_STORE_UNIT_SIZE) // CQ_STORE_UNIT_SIZE
-    units = queue.iter_units(offset, max_filter_count)
+    # Units are read in chunks of what the pull asked for: most pulls need no more.
+    chunk = min(max(max_msg_nums, 32), max_filter_count)
+    units = queue.iter_units(offset, chunk)
     if not units:
         result.status = GetMessageStatus.OFFSET_FOUND_NULL
         units_per_file = queue.mapped_file_size // CQ_STORE_UNIT_SIZE
@@ -110,34 +125,49 @@ def _read_units(
     commitlog = store.commitlog
     max_offset_py = commitlog.max_offset()
     memory = _memory_window(store)
+    limits = _Limits.of(store, max_msg_nums)
+    messages = result.messages
+    queue_offsets = result.queue_offsets
     result.status = GetMessageStatus.NO_MATCHED_MESSAGE
     next_phy_file_start = -1
     max_phy_offset_pulling = 0
+    total = 0
     scanned = 0
-    for offset_py, size_py, tags_code in units:
-        max_phy_offset_pulling = offset_py
-        if next_phy_file_start >= 0 and offset_py < next_phy_file_start:
+    full = False
+    while units and not full:
+        for offset_py, size_py, tags_code in units:
+            max_phy_offset_pulling = offset_py
+            if next_phy_file_start >= 0 and offset_py < next_phy_file_start:
+                scanned += 1
+                continue
+            if total and limits.is_full(
+                size_py, total, len(messages), max_offset_py - offset_py > memory
+            ):
+                full = True
+                break
             scanned += 1
-            continue
-        if _is_batch_full(store, size_py, max_msg_nums, result, max_offset_py - offset_py > memory):
+            if message_filter is not None and not message_filter.is_matched_by_consume_queue(
+                tags_code
+            ):
+                continue
+            record = commitlog.get_message(offset_py, size_py)
+            if record is None:
+                if total == 0:
+                    result.status = GetMessageStatus.MESSAGE_WAS_REMOVING
+                next_phy_file_start = commitlog.roll_next_file(offset_py)
+                continue
+            if message_filter is not None and not message_filter.is_matched_by_commit_log(record):
+                record.release()
+                continue
+            messages.append(record)
+            queue_offsets.append(offset + scanned - 1)
+            total += size_py
+            result.status = GetMessageStatus.FOUND
+            next_phy_file_start = -1
+        if full or scanned >= max_filter_count:
             break
-        scanned += 1
-        if message_filter is not None and not message_filter.is_matched_by_consume_queue(tags_code):
-            continue
-        record = commitlog.get_message(offset_py, size_py)
-        if record is None:
-            if result.buffer_total_size == 0:
-                result.status = GetMessageStatus.MESSAGE_WAS_REMOVING
-            next_phy_file_start = commitlog.roll_next_file(offset_py)
-            continue
-        if message_filter is not None and not message_filter.is_matched_by_commit_log(record):
-            record.release()
-            continue
-        result.messages.append(record)
-        result.queue_offsets.append(offset + scanned - 1)
-        result.buffer_total_size += size_py
-        result.status = GetMessageStatus.FOUND
-        next_phy_file_start = -1
+        units = queue.iter_units(offset + scanned, min(chunk, max_filter_count - scanned))
+    result.buffer_total_size = total
     result.next_begin_offset = offset + scanned
     result.suggest_pulling_from_slave = max_offset_py - max_phy_offset_pulling > memory
 
