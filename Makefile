@@ -32,6 +32,7 @@ lint: $(TSTAMP)
 
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_codec.py
+	$(VPY) benchmarks/bench_store.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info
