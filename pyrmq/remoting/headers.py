@@ -251,3 +251,196 @@ class SendMessageRequestHeaderV2:
     l: int | None = None  # noqa: E741  maxReconsumeTimes
     m: bool | None = None  # batch
     n: str | None = field(default=None)  # brokerName (4.9.5+)
+
+
+@dataclass(slots=True)
+class SendMessageRequestHeader:
+    """SEND_MESSAGE (10) / SEND_REPLY_MESSAGE (324): the V1 long field names."""
+
+    producer_group: str
+    topic: str
+    default_topic: str
+    default_topic_queue_nums: int
+    queue_id: int
+    sys_flag: int
+    born_timestamp: int
+    flag: int
+    properties: str | None = None
+    reconsume_times: int | None = None
+    unit_mode: bool | None = None
+    batch: bool | None = None
+    max_reconsume_times: int | None = None
+    broker_name: str | None = field(default=None, metadata=ext_key("bname"))
+
+    @classmethod
+    def from_v2(cls, v2: SendMessageRequestHeaderV2) -> SendMessageRequestHeader:
+        """SendMessageRequestHeaderV2.createSendMessageRequestHeaderV1."""
+        return cls(
+            v2.a, v2.b, v2.c, v2.d, v2.e, v2.f, v2.g, v2.h, v2.i, v2.j, v2.k, v2.m, v2.l, v2.n
+        )
+
+
+@dataclass(slots=True)
+class SendMessageResponseHeader:
+    msg_id: str
+    queue_id: int
+    queue_offset: int
+    transaction_id: str | None = None
+
+
+@dataclass(slots=True)
+class PullMessageRequestHeader:
+    consumer_group: str
+    topic: str
+    queue_id: int
+    queue_offset: int
+    max_msg_nums: int
+    sys_flag: int
+    commit_offset: int
+    suspend_timeout_millis: int
+    sub_version: int
+    subscription: str | None = None
+    expression_type: str | None = None
+    max_msg_bytes: int | None = None
+
+
+@dataclass(slots=True)
+class PullMessageResponseHeader:
+    suggest_which_broker_id: int
+    next_begin_offset: int
+    min_offset: int
+    max_offset: int
+
+
+@dataclass(slots=True)
+class QueryConsumerOffsetRequestHeader:
+    consumer_group: str
+    topic: str
+    queue_id: int
+    set_zero_if_not_found: bool | None = None
+
+
+@dataclass(slots=True)
+class QueryConsumerOffsetResponseHeader:
+    offset: int
+
+
+@dataclass(slots=True)
+class UpdateConsumerOffsetRequestHeader:
+    consumer_group: str
+    topic: str
+    queue_id: int
+    commit_offset: int
+
+
+@dataclass(slots=True)
+class TopicQueueRequestHeader:
+    """GET_MAX_OFFSET (30), GET_MIN_OFFSET (31), GET_EARLIEST_MSG_STORETIME (32)."""
+
+    topic: str
+    queue_id: int
+
+
+@dataclass(slots=True)
+class OffsetResponseHeader:
+    offset: int
+
+
+@dataclass(slots=True)
+class SearchOffsetRequestHeader:
+    topic: str
+    queue_id: int
+    timestamp: int
+
+
+@dataclass(slots=True)
+class GetEarliestMsgStoretimeResponseHeader:
+    timestamp: int
+
+
+@dataclass(slots=True)
+class UnregisterClientRequestHeader:
+    client_id: str = field(metadata=ext_key("clientID"))
+    producer_group: str | None = None
+    consumer_group: str | None = None
+
+
+@dataclass(slots=True)
+class GetConsumerListByGroupRequestHeader:
+    consumer_group: str
+
+
+@dataclass(slots=True)
+class NotifyConsumerIdsChangedRequestHeader:
+    consumer_group: str
+
+
+@dataclass(slots=True)
+class CreateTopicRequestHeader:
+    """UPDATE_AND_CREATE_TOPIC (17)."""
+
+    topic: str
+    default_topic: str
+    read_queue_nums: int
+    write_queue_nums: int
+    perm: int
+    topic_filter_type: str
+    topic_sys_flag: int | None = None
+    order: bool = False
+
+
+@dataclass(slots=True)
+class DeleteTopicRequestHeader:
+    topic: str
+
+
+@dataclass(slots=True)
+class GetTopicStatsInfoRequestHeader:
+    topic: str
+
+
+@dataclass(slots=True)
+class GetConsumeStatsRequestHeader:
+    consumer_group: str
+    topic: str | None = None
+
+
+@dataclass(slots=True)
+class GetConsumerConnectionListRequestHeader:
+    consumer_group: str
+
+
+@dataclass(slots=True)
+class GetBrokerConfigResponseHeader:
+    version: str
+
+
+@dataclass(slots=True)
+class QueryMessageRequestHeader:
+    topic: str
+    key: str
+    max_num: int
+    begin_timestamp: int
+    end_timestamp: int
+
+
+@dataclass(slots=True)
+class QueryMessageResponseHeader:
+    index_last_update_timestamp: int
+    index_last_update_phyoffset: int
+
+
+@dataclass(slots=True)
+class ViewMessageRequestHeader:
+    offset: int
+
+
+@dataclass(slots=True)
+class ConsumerSendMsgBackRequestHeader:
+    offset: int
+    group: str
+    delay_level: int
+    origin_msg_id: str | None = None
+    origin_topic: str | None = None
+    unit_mode: bool = False
+    max_reconsume_times: int | None = None
