@@ -1,4 +1,4 @@
-# pyrmq: `make run` starts a NameServer in the foreground; `make test` runs the whole suite.
+# pyrmq: `make run` starts a NameServer + broker in the foreground; `make test` runs the suite.
 PY      ?= python3
 VENV    := .venv
 VPY     := $(VENV)/bin/python
@@ -21,7 +21,7 @@ $(TSTAMP): pyproject.toml | $(VPY)
 	touch $(STAMP) $@
 
 run: $(STAMP)
-	$(VPY) -m pyrmq.namesrv
+	$(VPY) -m pyrmq.tools.local -c conf/broker.conf
 
 test: $(TSTAMP)
 	$(VPY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

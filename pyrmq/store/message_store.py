@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from pyrmq.common.clock import Clock, SystemClock
 from pyrmq.common.message import (
@@ -42,6 +43,14 @@ from pyrmq.store.results import (
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class QueryMessageResult:
+    records: list[memoryview]
+    index_last_update_timestamp: int
+    index_last_update_phy_offset: int
+
 
 _APPEND_TO_PUT = {
     AppendMessageStatus.MESSAGE_SIZE_EXCEEDED: PutMessageStatus.MESSAGE_ILLEGAL,
@@ -386,13 +395,21 @@ class MessageStore:
     ) -> list[memoryview]:
         """Records indexed under ``topic#key`` stored in [begin, end] (hash collisions included:
         the client checks the key, as with Java)."""
+        return self.query_message_result(topic, key, max_num, begin, end).records
+
+    def query_message_result(
+        self, topic: str, key: str, max_num: int, begin: int, end: int
+    ) -> QueryMessageResult:
+        """QUERY_MESSAGE: the records plus the index's last update (for the response header)."""
         found = self.index_service.query_offset(topic, key, max_num, begin, end)
         records = []
         for phy_offset in sorted(found.phy_offsets):
             record = self.look_message_by_offset(phy_offset)
             if record is not None:
                 records.append(record)
-        return records
+        return QueryMessageResult(
+            records, found.index_last_update_timestamp, found.index_last_update_phyoffset
+        )
 
     def dispatch_behind_bytes(self) -> int:
         return self.reput.behind()

@@ -1,0 +1,258 @@
+"""BrokerController: the broker process's composition root; start and stop order.
+
+Mirrors ``BrokerController`` (4.9.8): builds the store and the metadata managers, the client
+managers, long polling, the request processors and the remoting server; registers with every
+NameServer at start, every ``registerNameServerPeriod`` and after topic changes; persists
+consumer offsets every ``flushConsumerOffsetInterval``; scans idle client connections. Shutdown
+stops accepting, lets in-flight requests finish, unregisters, persists, and shuts the store
+down (which removes the abort file). Nothing else constructs these parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pyrmq.broker.client_manager import ConsumerManager, ProducerManager
+from pyrmq.broker.config import BrokerConfig
+from pyrmq.broker.consumer_offset import ConsumerOffsetManager
+from pyrmq.broker.long_polling import PullRequestHoldService
+from pyrmq.broker.namesrv_api import BrokerIdentity, BrokerOuterAPI
+from pyrmq.broker.processors.admin import AdminBrokerProcessor
+from pyrmq.broker.processors.client_manage import ClientManageProcessor
+from pyrmq.broker.processors.consumer_manage import ConsumerManageProcessor
+from pyrmq.broker.processors.pull import PullMessageProcessor
+from pyrmq.broker.processors.send import SendMessageProcessor
+from pyrmq.broker.subscription_group import SubscriptionGroupManager
+from pyrmq.broker.topic_config import TopicConfigManager
+from pyrmq.common.clock import Clock, SystemClock
+from pyrmq.common.constants import MASTER_ID
+from pyrmq.common.service import PeriodicTask, TaskGroup
+from pyrmq.remoting.client import RemotingClient
+from pyrmq.remoting.codes import RequestCode
+from pyrmq.remoting.command import request
+from pyrmq.remoting.connection import RemotingConnection
+from pyrmq.remoting.headers import NotifyConsumerIdsChangedRequestHeader, to_ext_fields
+from pyrmq.remoting.server import Handler, RemotingServer
+from pyrmq.store.config import BrokerRole, MessageStoreConfig
+from pyrmq.store.message_store import MessageStore
+from pyrmq.store.metadata import metadata_paths
+
+log = logging.getLogger(__name__)
+
+#: BrokerController: the first periodic registration comes 10 s after start.
+REGISTER_INITIAL_DELAY_S = 10.0
+CHANNEL_SCAN_INTERVAL_S = 10.0
+
+
+class BrokerController:
+    def __init__(
+        self,
+        broker_config: BrokerConfig,
+        store_config: MessageStoreConfig,
+        clock: Clock | None = None,
+    ) -> None:
+        self.broker_config = broker_config
+        self.store_config = store_config
+        self.clock = clock or SystemClock()
+        if store_config.broker_role is not BrokerRole.SLAVE:
+            broker_config.broker_id = MASTER_ID
+        paths = metadata_paths(store_config)
+        self.topic_config_manager = TopicConfigManager(broker_config, paths.topics, self.clock)
+        self.consumer_offset_manager = ConsumerOffsetManager(paths.consumer_offset)
+        self.subscription_group_manager = SubscriptionGroupManager(
+            broker_config, paths.subscription_group, self.clock
+        )
+        self.consumer_manager = ConsumerManager(self.clock, self._notify_consumer_ids_changed)
+        self.producer_manager = ProducerManager(self.clock)
+        self.message_store = MessageStore(store_config, self.clock, self._message_arriving)
+        self.pull_processor = PullMessageProcessor(self)
+        self.long_polling = PullRequestHoldService(
+            self.clock,
+            self.message_store.get_max_offset_in_queue,
+            self.pull_processor.execute_request_when_wakeup,
+        )
+        self.remoting_client = RemotingClient()
+        self.outer_api = BrokerOuterAPI(
+            self.remoting_client, broker_config.register_broker_timeout_mills / 1000
+        )
+        self.server = RemotingServer(
+            self._handlers(),
+            host=broker_config.listen_host,
+            port=broker_config.listen_port,
+            max_frame_bytes=broker_config.frame_max_length,
+            on_disconnect=self._on_disconnect,
+            channel_max_idle_s=broker_config.server_channel_max_idle_time_seconds,
+        )
+        self._periodic: list[PeriodicTask] = []
+        self._register_lock = asyncio.Lock()
+        self._tasks = TaskGroup("broker")
+        self.started = False
+
+    @property
+    def store_host(self) -> tuple[str, int]:
+        """``brokerIP1:listenPort``: in every record's STOREHOST and every offset msgId."""
+        return self.broker_config.broker_i_p1, self.broker_config.listen_port
+
+    def _handlers(self) -> dict[int, Handler]:
+        table: dict[int, Any] = {}
+        for processor in (
+            SendMessageProcessor(self),
+            self.pull_processor,
+            ConsumerManageProcessor(self),
+            ClientManageProcessor(self),
+            AdminBrokerProcessor(self),
+        ):
+            table.update(processor.handlers())
+        return table
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def load(self) -> None:
+        """Metadata files, then the store (which recovers)."""
+        self.topic_config_manager.load()
+        self.consumer_offset_manager.load()
+        self.subscription_group_manager.load()
+        self.message_store.load()
+
+    async def start(self) -> None:
+        await self.message_store.start()
+        await self.server.start()
+        if self.broker_config.listen_port == 0:  # the OS chose: advertise what it chose
+            self.broker_config.listen_port = self.server.port
+        self.topic_config_manager.on_change = self._topics_changed
+        self.long_polling.start()
+        self._start_periodic()
+        await self.register_broker_all()
+        self.started = True
+
+    def _start_periodic(self) -> None:
+        config = self.broker_config
+        period_s = min(max(config.register_name_server_period, 10_000), 60_000) / 1000
+        self._periodic = [
+            PeriodicTask(
+                "register-broker", self.register_broker_all, period_s, REGISTER_INITIAL_DELAY_S
+            ),
+            PeriodicTask(
+                "persist-consumer-offset",
+                self.consumer_offset_manager.persist,
+                config.flush_consumer_offset_interval / 1000,
+                config.flush_consumer_offset_interval / 1000,
+            ),
+            PeriodicTask(
+                "scan-client-channels",
+                self._scan_channels,
+                CHANNEL_SCAN_INTERVAL_S,
+                CHANNEL_SCAN_INTERVAL_S,
+            ),
+        ]
+        for task in self._periodic:
+            task.start()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, finish in-flight requests, unregister, persist, stop the store."""
+        self.started = False
+        for task in self._periodic:
+            await task.stop()
+        await self._tasks.close()
+        await self.long_polling.stop()
+        await self.server.stop()
+        await self.outer_api.unregister_broker_all(
+            self.broker_config.namesrv_addr_list(), self.identity()
+        )
+        self.consumer_offset_manager.persist()
+        self.topic_config_manager.persist()
+        self.subscription_group_manager.persist()
+        await self.message_store.shutdown()
+        await self.remoting_client.close()
+
+    # ------------------------------------------------------------------ NameServer
+
+    def identity(self) -> BrokerIdentity:
+        config = self.broker_config
+        return BrokerIdentity(
+            cluster_name=config.broker_cluster_name,
+            broker_addr=config.broker_addr,
+            broker_name=config.broker_name,
+            broker_id=config.broker_id,
+            ha_server_addr=f"{config.broker_ip2}:{self.store_config.ha_listen_port}",
+        )
+
+    async def register_broker_all(self) -> None:
+        addrs = self.broker_config.namesrv_addr_list()
+        if not addrs:
+            return
+        async with self._register_lock:
+            wrapper = self.topic_config_manager.build_serialize_wrapper()
+            if self.broker_config.broker_permission != 6:
+                for topic_config in wrapper.topic_config_table.values():
+                    topic_config.perm &= self.broker_config.broker_permission
+            results = await self.outer_api.register_broker_all(addrs, self.identity(), wrapper)
+        for result in results:
+            if result.order_topic_config is not None:
+                self.topic_config_manager.update_order_topic_config(result.order_topic_config)
+                break
+
+    def _topics_changed(self) -> None:
+        """A topic changed: tell the NameServers now (as Java's registerIncrementBrokerData)."""
+        if self.started:
+            self._tasks.spawn(self.register_broker_all(), "register-broker-now")
+
+    # ------------------------------------------------------------------ clients
+
+    def _notify_consumer_ids_changed(self, group: str, channels: list[object]) -> None:
+        ext = to_ext_fields(NotifyConsumerIdsChangedRequestHeader(group))
+        for channel in channels:
+            if isinstance(channel, RemotingConnection) and channel.is_open:
+                channel.oneway(request(RequestCode.NOTIFY_CONSUMER_IDS_CHANGED, dict(ext)))
+
+    def _on_disconnect(self, conn: RemotingConnection) -> None:
+        self.producer_manager.do_channel_close_event(conn)
+        self.consumer_manager.do_channel_close_event(conn)
+
+    def _scan_channels(self) -> None:
+        for channel in [
+            *self.consumer_manager.scan_not_active_channel(),
+            *self.producer_manager.scan_not_active_channel(),
+        ]:
+            if isinstance(channel, RemotingConnection):
+                channel.abort()
+
+    def _message_arriving(
+        self, topic: str, queue_id: int, logic_offset: int, tags_code: int, store_timestamp: int
+    ) -> None:
+        self.long_polling.notify_message_arriving(topic, queue_id, logic_offset, tags_code)
+
+    # ------------------------------------------------------------------ runtime info
+
+    def runtime_info(self) -> dict[str, str]:
+        """GET_BROKER_RUNTIME_INFO: the keys mqadmin clusterList and brokerStatus read."""
+        store = self.message_store
+        commitlog = store.commitlog
+        return {
+            "brokerVersionDesc": "V4_9_8",
+            "brokerVersion": "409",
+            "brokerActive": "true",
+            "putTps": "0.0 0.0 0.0",
+            "getTransferedTps": "0.0 0.0 0.0",
+            "getTransferredTps": "0.0 0.0 0.0",
+            "sendThreadPoolQueueSize": "0",
+            "pullThreadPoolQueueSize": "0",
+            "sendThreadPoolQueueHeadWaitTimeMills": "0",
+            "pullThreadPoolQueueHeadWaitTimeMills": "0",
+            "pageCacheLockTimeMills": "0",
+            "earliestMessageTimeStamp": str(
+                max(commitlog.pickup_store_timestamp(max(commitlog.min_offset(), 0), 0), 0)
+            ),
+            "commitLogDiskRatio": "0.0",
+            "commitLogMinOffset": str(max(commitlog.min_offset(), 0)),
+            "commitLogMaxOffset": str(commitlog.max_offset()),
+            "dispatchBehindBytes": str(store.dispatch_behind_bytes()),
+            "msgPutTotalTodayNow": "0",
+            "msgGetTotalTodayNow": "0",
+            "msgPutTotalYesterdayMorning": "0",
+            "msgPutTotalTodayMorning": "0",
+            "msgGetTotalYesterdayMorning": "0",
+            "msgGetTotalTodayMorning": "0",
+        }
