@@ -22,8 +22,10 @@ from pyrmq.broker.namesrv_api import BrokerIdentity, BrokerOuterAPI
 from pyrmq.broker.processors.admin import AdminBrokerProcessor
 from pyrmq.broker.processors.client_manage import ClientManageProcessor
 from pyrmq.broker.processors.consumer_manage import ConsumerManageProcessor
+from pyrmq.broker.processors.lock import LockProcessor
 from pyrmq.broker.processors.pull import PullMessageProcessor
 from pyrmq.broker.processors.send import SendMessageProcessor
+from pyrmq.broker.rebalance_lock import RebalanceLockManager
 from pyrmq.broker.subscription_group import SubscriptionGroupManager
 from pyrmq.broker.topic_config import TopicConfigManager
 from pyrmq.common.clock import Clock, SystemClock
@@ -66,12 +68,17 @@ class BrokerController:
         )
         self.consumer_manager = ConsumerManager(self.clock, self._notify_consumer_ids_changed)
         self.producer_manager = ProducerManager(self.clock)
+        self.rebalance_lock_manager = RebalanceLockManager()
         self.message_store = MessageStore(store_config, self.clock, self._message_arriving)
         self.pull_processor = PullMessageProcessor(self)
         self.long_polling = PullRequestHoldService(
             self.clock,
             self.message_store.get_max_offset_in_queue,
             self.pull_processor.execute_request_when_wakeup,
+            # Short polling answers after shortPollingTimeMills, so check at that pace.
+            1.0
+            if broker_config.long_polling_enable
+            else broker_config.short_polling_time_mills / 1000,
         )
         self.remoting_client = RemotingClient()
         self.outer_api = BrokerOuterAPI(
@@ -103,6 +110,7 @@ class BrokerController:
             ConsumerManageProcessor(self),
             ClientManageProcessor(self),
             AdminBrokerProcessor(self),
+            LockProcessor(self),
         ):
             table.update(processor.handlers())
         return table

@@ -30,12 +30,13 @@ class PullRequestHoldService:
         clock: Clock,
         max_offset_of: Callable[[str, int], int],
         wake: Callable[[PullRequest], None],
+        interval_s: float = CHECK_INTERVAL_S,
     ) -> None:
         self._clock = clock
         self._max_offset_of = max_offset_of
         self._wake = wake
         self._table: dict[tuple[str, int], list[PullRequest]] = {}
-        self._task = PeriodicTask("pull-request-hold", self.check_hold_requests, CHECK_INTERVAL_S)
+        self._task = PeriodicTask("pull-request-hold", self.check_hold_requests, interval_s)
 
     def start(self) -> None:
         self._task.start()

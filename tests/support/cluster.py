@@ -46,7 +46,9 @@ def broker_configs(
 
 
 @asynccontextmanager
-async def local_cluster(root: Path, **store: object) -> AsyncIterator[LocalCluster]:
+async def local_cluster(
+    root: Path, broker_overrides: dict[str, object] | None = None, **store: object
+) -> AsyncIterator[LocalCluster]:
     namesrv = NamesrvController(
         NamesrvConfig(
             listen_port=0, bind_address="127.0.0.1", kv_config_path=str(root / "kvConfig.json")
@@ -54,6 +56,8 @@ async def local_cluster(root: Path, **store: object) -> AsyncIterator[LocalClust
     )
     await namesrv.start()
     broker_config, store_config = broker_configs(root, f"127.0.0.1:{namesrv.port}", **store)
+    for key, value in (broker_overrides or {}).items():
+        setattr(broker_config, key, value)
     broker = BrokerController(broker_config, store_config)
     try:
         broker.load()

@@ -18,56 +18,61 @@ from tests.support.vectors import client_frames
 
 HEARTBEATS = [f for f in client_frames() if f["code"] == 34]
 
-# label → (messageModel, consumeFromWhere, producer groups) the run used. cpp sends ordinals
+# label → (messageModel, consumeFromWhere) of the run's consumer. cpp sends ordinals
 # (messageModel 0/1, consumeFromWhere 0 = CONSUME_FROM_LAST_OFFSET), ali-ons names.
 EXPECTED_BY_LABEL = {
-    "flow-cpp1-batch": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET", ["CapGroup_PRODUCER"]),
-    "flow-cpp1-broadcast": ("BROADCASTING", "CONSUME_FROM_LAST_OFFSET", []),
-    "flow-cpp1-delay": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET", ["CapGroup_PRODUCER"]),
-    "flow-cpp1-orderly": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET", ["CapGroup_PRODUCER"]),
-    "flow-cpp1-sync": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET", ["CapGroup_PRODUCER"]),
-    "flow-cpp2-batch": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET", ["CapGroup_PRODUCER"]),
-    "flow-cpp2-sync": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET", ["CapGroup_PRODUCER"]),
-    "flow-ons-broadcast": ("BROADCASTING", "CONSUME_FROM_FIRST_OFFSET", []),
-    "flow-ons-delay": ("CLUSTERING", "CONSUME_FROM_FIRST_OFFSET", ["CapGroup_PRODUCER"]),
-    "flow-ons-orderly": ("CLUSTERING", "CONSUME_FROM_FIRST_OFFSET", ["CapGroup_PRODUCER"]),
-    "flow-ons-sync": ("CLUSTERING", "CONSUME_FROM_FIRST_OFFSET", ["CapGroup_PRODUCER"]),
+    "flow-cpp1-batch": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET"),
+    "flow-cpp1-broadcast": ("BROADCASTING", "CONSUME_FROM_LAST_OFFSET"),
+    "flow-cpp1-delay": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET"),
+    "flow-cpp1-orderly": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET"),
+    "flow-cpp1-sync": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET"),
+    "flow-cpp2-batch": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET"),
+    "flow-cpp2-sync": ("CLUSTERING", "CONSUME_FROM_LAST_OFFSET"),
+    "flow-ons-broadcast": ("BROADCASTING", "CONSUME_FROM_FIRST_OFFSET"),
+    "flow-ons-delay": ("CLUSTERING", "CONSUME_FROM_FIRST_OFFSET"),
+    "flow-ons-orderly": ("CLUSTERING", "CONSUME_FROM_FIRST_OFFSET"),
+    "flow-ons-sync": ("CLUSTERING", "CONSUME_FROM_FIRST_OFFSET"),
 }
 
 
 def test_every_capture_run_has_heartbeats() -> None:
-    labels = {frame["label"] for frame in HEARTBEATS}
     if not HEARTBEATS:
         pytest.skip("the shared client captures are not beside this checkout")
-    assert labels == set(EXPECTED_BY_LABEL)
+    assert {frame["label"] for frame in HEARTBEATS} == set(EXPECTED_BY_LABEL)
+    # One cpp heartbeat is sent by the producer alone (consumerDataSet absent).
+    producer_only = [f for f in HEARTBEATS if '"consumerDataSet"' not in f["bodyText"]]
+    assert [hb.decode_heartbeat(f["bodyText"]).consumer_data_set for f in producer_only] == [[]]
 
 
 @pytest.mark.parametrize("frame", HEARTBEATS, ids=[f["_id"] for f in HEARTBEATS])
 def test_captured_heartbeat_decodes(frame: dict[str, Any]) -> None:
     raw = json.loads(frame["bodyText"])
-    model, from_where, producers = EXPECTED_BY_LABEL[frame["label"]]
+    model, from_where = EXPECTED_BY_LABEL[frame["label"]]
 
     data = hb.decode_heartbeat(frame["bodyText"].encode())
 
     assert data.client_id == raw["clientID"]
-    assert [p.group_name for p in data.producer_data_set] == producers
-    (consumer,) = data.consumer_data_set
-    assert consumer.group_name == raw["consumerDataSet"][0]["groupName"]
-    assert consumer.group_name.startswith("CapGroup_")
-    assert consumer.consume_type == "CONSUME_PASSIVELY"
-    assert consumer.message_model == model
-    assert consumer.consume_from_where == from_where
-    assert consumer.unit_mode is False
-    subs = {sub.topic: sub for sub in consumer.subscription_data_set}
-    expected_topics = {"CapTopic"}
-    if model == "CLUSTERING":  # push consumers in clustering mode also subscribe their retry topic
-        expected_topics.add(f"%RETRY%{consumer.group_name}")
-    assert set(subs) == expected_topics
-    for sub in subs.values():
-        assert sub.sub_string == "*"
-        assert sub.tags_set == [] and sub.code_set == []
-        assert sub.expression_type == "TAG" and sub.class_filter_mode is False
-        assert isinstance(sub.sub_version, int) and sub.sub_version > 1_700_000_000_000
+    assert [p.group_name for p in data.producer_data_set] == [
+        p["groupName"] for p in raw.get("producerDataSet", [])
+    ]
+    assert {p.group_name for p in data.producer_data_set} <= {"CapGroup_PRODUCER"}
+    assert len(data.consumer_data_set) == len(raw.get("consumerDataSet", []))
+    for consumer in data.consumer_data_set:
+        assert consumer.group_name.startswith("CapGroup_")
+        assert consumer.consume_type == "CONSUME_PASSIVELY"
+        assert consumer.message_model == model
+        assert consumer.consume_from_where == from_where
+        assert consumer.unit_mode is False
+        subs = {sub.topic: sub for sub in consumer.subscription_data_set}
+        expected_topics = {"CapTopic"}
+        if model == "CLUSTERING":  # clustering push consumers also subscribe their retry topic
+            expected_topics.add(f"%RETRY%{consumer.group_name}")
+        assert set(subs) == expected_topics
+        for sub in subs.values():
+            assert sub.sub_string == "*"
+            assert sub.tags_set == [] and sub.code_set == []
+            assert sub.expression_type == "TAG" and sub.class_filter_mode is False
+            assert isinstance(sub.sub_version, int) and sub.sub_version > 1_700_000_000_000
 
 
 @pytest.mark.parametrize("frame", HEARTBEATS[:3], ids=[f["_id"] for f in HEARTBEATS[:3]])
@@ -311,7 +316,10 @@ def test_consumer_connection_min_version() -> None:
 
 def test_producer_connection_both_ways() -> None:
     body = hb.ProducerConnection([hb.Connection("id", "1.2.3.4:5", "CPP", 63)])
-    wire = b'{"connectionSet":[{"clientAddr":"1.2.3.4:5","clientId":"id","language":"CPP","version":63}]}'
+    wire = (
+        b'{"connectionSet":[{"clientAddr":"1.2.3.4:5","clientId":"id","language":"CPP",'
+        b'"version":63}]}'
+    )
     assert hb.encode_producer_connection(body) == wire
     assert hb.decode_producer_connection(wire) == body
 
@@ -367,7 +375,10 @@ def test_consume_stats_5x_and_standard_keys() -> None:
 
 def test_consume_stats_total_diff_and_integer_tps() -> None:
     stats = hb.ConsumeStats(
-        {MQ: hb.OffsetWrapper(10, 7, 0), MessageQueue("TopicTest", "broker-a", 1): hb.OffsetWrapper(5, 5, 0)},
+        {
+            MQ: hb.OffsetWrapper(10, 7, 0),
+            MessageQueue("TopicTest", "broker-a", 1): hb.OffsetWrapper(5, 5, 0),
+        },
         3,
     )
     assert stats.compute_total_diff() == 3
@@ -423,8 +434,6 @@ def test_heartbeat_round_trip(data: hb.HeartbeatData) -> None:
     ),
     st.floats(allow_nan=False, allow_infinity=False),
 )
-def test_consume_stats_round_trip(
-    table: dict[MessageQueue, hb.OffsetWrapper], tps: float
-) -> None:
+def test_consume_stats_round_trip(table: dict[MessageQueue, hb.OffsetWrapper], tps: float) -> None:
     stats = hb.ConsumeStats(table, tps)
     assert hb.decode_consume_stats(hb.encode_consume_stats(stats)) == stats

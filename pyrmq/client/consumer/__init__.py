@@ -1,0 +1,1 @@
+"""Push consumer internals: offsets, process queues, rebalance, pulling and consuming."""

@@ -1,0 +1,220 @@
+"""RebalanceImpl: which queues this consumer pulls, in clustering mode.
+
+Owns a group's subscriptions, the readable queues of each subscribed topic (from routes), the
+ProcessQueue of every queue assigned to us, and the rebalance itself (protocol.md §6.5, §6.9):
+ask a broker for the group's client ids, allocate with the strategy, drop queues that went
+elsewhere (persisting their offsets first), and start queues that came to us at the offset the
+group committed, or at the start position (last / first / timestamp) when it has none.
+Mirrors ``RebalanceImpl`` + ``RebalancePushImpl`` (``computePullFromWhereWithException``).
+Talks to the rest through ``RebalanceHost`` and two callbacks, so it can be driven by fakes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from pyrmq.client.allocate import AllocateStrategy, allocate_averagely
+from pyrmq.client.consumer.offset_store import (
+    OFFSET_NOT_FOUND,
+    ReadOffsetType,
+    RemoteBrokerOffsetStore,
+)
+from pyrmq.client.consumer.process_queue import ProcessQueue
+from pyrmq.client.errors import MQClientError
+from pyrmq.remoting.bodies import MessageQueue
+from pyrmq.remoting.errors import RemotingError
+from pyrmq.remoting.heartbeat import (
+    CONSUME_FROM_FIRST_OFFSET,
+    CONSUME_FROM_LAST_OFFSET,
+    CONSUME_FROM_TIMESTAMP,
+    CONSUME_FROM_WHERE_NAMES,
+    SubscriptionData,
+)
+
+__all__ = [
+    "RETRY_GROUP_TOPIC_PREFIX",
+    "RebalanceHost",
+    "RebalanceImpl",
+    "parse_consume_timestamp",
+    "retry_topic",
+]
+
+log = logging.getLogger(__name__)
+
+RETRY_GROUP_TOPIC_PREFIX = "%RETRY%"
+
+
+def retry_topic(group: str) -> str:
+    return f"{RETRY_GROUP_TOPIC_PREFIX}{group}"
+
+
+def parse_consume_timestamp(text: str) -> int:
+    """``yyyyMMddHHmmss`` in local time (Java ``UtilAll.parseDate``) -> epoch milliseconds."""
+    return int(datetime.strptime(text, "%Y%m%d%H%M%S").timestamp() * 1000)
+
+
+class RebalanceHost(Protocol):
+    """What a rebalance needs from the client instance."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    async def find_consumer_ids(self, topic: str, group: str) -> list[str] | None: ...
+
+    async def max_offset(self, mq: MessageQueue) -> int: ...
+
+    async def search_offset(self, mq: MessageQueue, timestamp_ms: int) -> int: ...
+
+
+#: Called when a queue becomes ours, with its ProcessQueue and the offset to pull from.
+StartPulling = Callable[[MessageQueue, ProcessQueue, int], None]
+#: Called when a queue stops being ours (its ProcessQueue is already marked dropped).
+StopPulling = Callable[[MessageQueue], None]
+
+
+class RebalanceImpl:
+    def __init__(
+        self,
+        group: str,
+        host: RebalanceHost,
+        offset_store: RemoteBrokerOffsetStore,
+        start_pulling: StartPulling,
+        stop_pulling: StopPulling,
+        *,
+        now_ms: Callable[[], int],
+        consume_from_where: str = CONSUME_FROM_LAST_OFFSET,
+        consume_timestamp_ms: int = 0,
+        strategy: AllocateStrategy = allocate_averagely,
+    ) -> None:
+        if consume_from_where not in CONSUME_FROM_WHERE_NAMES:
+            raise ValueError(f"unknown consume_from_where {consume_from_where!r}")
+        self.group = group
+        self.host = host
+        self.offset_store = offset_store
+        self.start_pulling = start_pulling
+        self.stop_pulling = stop_pulling
+        self.now_ms = now_ms
+        self.consume_from_where = consume_from_where
+        self.consume_timestamp_ms = consume_timestamp_ms
+        self.strategy = strategy
+        self.subscriptions: dict[str, SubscriptionData] = {}
+        self.topic_subscribe_info: dict[str, set[MessageQueue]] = {}
+        self.process_queue_table: dict[MessageQueue, ProcessQueue] = {}
+
+    # ------------------------------------------------------------------ rebalance
+
+    async def do_rebalance(self) -> None:
+        for topic in list(self.subscriptions):
+            await self.rebalance_by_topic(topic)
+        # Queues of topics we no longer subscribe to (truncateMessageQueueNotMyTopic).
+        for mq in [mq for mq in self.process_queue_table if mq.topic not in self.subscriptions]:
+            await self.drop(mq)
+
+    async def rebalance_by_topic(self, topic: str) -> bool:
+        """Allocate ``topic``'s queues; True if our assignment changed."""
+        mq_all = self.topic_subscribe_info.get(topic)
+        if mq_all is None:
+            if not topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+                log.warning("[%s] rebalance: no route for topic %s yet", self.group, topic)
+            return False
+        cids = await self.host.find_consumer_ids(topic, self.group)
+        if cids is None:
+            log.warning("[%s] rebalance of %s: consumer id list unavailable", self.group, topic)
+            return False
+        mine = set(self.strategy(self.group, self.host.client_id, list(mq_all), cids))
+        changed = await self.update_process_queue_table(topic, mine)
+        if changed:
+            log.info(
+                "[%s] rebalanced %s: %d queues, %d consumers, mine %s",
+                self.group,
+                topic,
+                len(mq_all),
+                len(cids),
+                sorted(mine),
+            )
+        return changed
+
+    async def update_process_queue_table(self, topic: str, mine: set[MessageQueue]) -> bool:
+        changed = False
+        now = self.now_ms()
+        for mq, pq in list(self.process_queue_table.items()):
+            if mq.topic != topic:
+                continue
+            if mq not in mine:
+                await self.drop(mq)
+                changed = True
+            elif pq.is_pull_expired(now):
+                # A pull loop that stopped reporting: start the queue again from its offset.
+                log.warning("[%s] %s not pulled for a long time: restarting it", self.group, mq)
+                await self.drop(mq)
+                changed = True
+        for mq in sorted(mine - self.process_queue_table.keys()):
+            # removeDirtyOffset: the offset we may remember is older than the broker's.
+            self.offset_store.remove_offset(mq)
+            offset = await self.compute_pull_from_where(mq)
+            if offset < 0:
+                log.warning("[%s] no start offset for %s: retrying later", self.group, mq)
+                continue
+            pq = ProcessQueue(last_pull_ms=now)
+            self.process_queue_table[mq] = pq
+            log.info("[%s] now pulling %s from offset %d", self.group, mq, offset)
+            self.start_pulling(mq, pq, offset)
+            changed = True
+        return changed
+
+    async def drop(self, mq: MessageQueue) -> None:
+        """Stop consuming ``mq``: mark it dropped, persist its offset, forget it."""
+        pq = self.process_queue_table.pop(mq, None)
+        if pq is None:
+            return
+        pq.dropped = True
+        self.stop_pulling(mq)
+        await self.offset_store.persist(mq)
+        self.offset_store.remove_offset(mq)
+        log.info("[%s] stopped pulling %s", self.group, mq)
+
+    def forget(self, mq: MessageQueue, pq: ProcessQueue) -> None:
+        """Remove ``mq`` if ``pq`` is still its ProcessQueue (OFFSET_MOVED: the pull loop
+        already stored and persisted the new offset; the next rebalance starts it again)."""
+        if self.process_queue_table.get(mq) is pq:
+            del self.process_queue_table[mq]
+        pq.dropped = True
+        self.offset_store.remove_offset(mq)
+
+    # ------------------------------------------------------------------ start offsets
+
+    async def compute_pull_from_where(self, mq: MessageQueue) -> int:
+        """The offset to start ``mq`` at (§6.9), or -1 when it cannot be decided now."""
+        last = await self.offset_store.read_offset(mq, ReadOffsetType.READ_FROM_STORE)
+        if last >= 0:
+            return last
+        if last != OFFSET_NOT_FOUND:
+            return -1  # the broker could not be asked: do not guess
+        is_retry = mq.topic.startswith(RETRY_GROUP_TOPIC_PREFIX)
+        try:
+            if self.consume_from_where == CONSUME_FROM_FIRST_OFFSET:
+                return 0  # corrected by PULL_OFFSET_MOVED if the queue starts later
+            if self.consume_from_where == CONSUME_FROM_TIMESTAMP:
+                if is_retry:
+                    return await self.host.max_offset(mq)
+                return await self.host.search_offset(mq, self.consume_timestamp_ms)
+            # CONSUME_FROM_LAST_OFFSET and the deprecated names that behave like it.
+            return 0 if is_retry else await self.host.max_offset(mq)
+        except (RemotingError, MQClientError, ValueError) as exc:
+            log.warning("[%s] start offset of %s: %s", self.group, mq, exc)
+            return -1
+
+    # ------------------------------------------------------------------ subscriptions
+
+    def allocated(self) -> list[MessageQueue]:
+        return list(self.process_queue_table)
+
+    def ensure_retry_subscription(self, sub: SubscriptionData) -> None:
+        self.subscriptions.setdefault(sub.topic, sub)
+
+    def update_subscribe_info(self, topic: str, queues: set[MessageQueue]) -> None:
+        if topic in self.subscriptions:
+            self.topic_subscribe_info[topic] = set(queues)
