@@ -38,6 +38,9 @@ __all__ = ["CLIENT_INNER_PRODUCER_GROUP", "ClientInstance", "ConsumerInner", "Pr
 
 log = logging.getLogger(__name__)
 
+#: How soon the rebalance service looks again while a subscribed topic has no route.
+ROUTE_MISSING_RETRY_S = 1.0
+
 #: MixAll.CLIENT_INNER_PRODUCER_GROUP: every Java client instance heartbeats this group too.
 CLIENT_INNER_PRODUCER_GROUP = "CLIENT_INNER_PRODUCER"
 
@@ -207,7 +210,13 @@ class ClientInstance:
         if old != route:
             log.info("route of %s changed: %s", topic, route)
         self.route_table[topic] = route
+        known = {addr for addrs in self.broker_addr_table.values() for addr in addrs.values()}
         self._rebuild_broker_addr_table()
+        now = {addr for addrs in self.broker_addr_table.values() for addr in addrs.values()}
+        if self.consumers and now - known:
+            # A broker we never told about our consumers: heartbeat it now, so pulls and the
+            # consumer list see us without waiting for the 30 s heartbeat.
+            self.request_heartbeat()
         for producer in list(self.producers.values()):
             producer.update_publish_info(topic, route)
         queues = subscribe_queues(topic, route)
@@ -372,8 +381,15 @@ class ClientInstance:
 
     async def _rebalance_service(self) -> None:
         while True:
+            # While a subscribed topic has no route yet, look again soon, not in 20 s.
+            waiting = any(
+                getattr(c.rebalance, "missing_routes", False)
+                for c in self.consumers.values()
+                if hasattr(c, "rebalance")
+            )
+            interval_s = ROUTE_MISSING_RETRY_S if waiting else self.config.rebalance_interval_s
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.rebalance_interval_s):
+                async with asyncio.timeout(interval_s):
                     await self._rebalance_wakeup.wait()
             self._rebalance_wakeup.clear()
             await self.rebalance_all()

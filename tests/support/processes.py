@@ -31,6 +31,7 @@ class ServerProcess:
     """One server started with ``sh bin/<script> args``."""
 
     def __init__(self, script: str, args: Sequence[str], workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / f"{script}.log"
         self.pid_dir = workdir / "run"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()

@@ -213,6 +213,10 @@ class PushConsumer:
             subscription_data_set=list(self.rebalance.subscriptions.values()),
         )
 
+    def assigned_queues(self) -> list[MessageQueue]:
+        """The queues of the subscribed topics this member consumes now (retry topic aside)."""
+        return [mq for mq in self.rebalance.allocated() if not mq.topic.startswith("%RETRY%")]
+
     def subscribed_topics(self) -> Iterable[str]:
         return list(self.rebalance.subscriptions)
 

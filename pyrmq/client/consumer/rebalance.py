@@ -68,6 +68,8 @@ class RebalanceHost(Protocol):
 
     async def search_offset(self, mq: MessageQueue, timestamp_ms: int) -> int: ...
 
+    def request_route_refresh(self, topic: str) -> None: ...
+
 
 #: Called when a queue becomes ours, with its ProcessQueue and the offset to pull from.
 StartPulling = Callable[[MessageQueue, ProcessQueue, int], None]
@@ -101,12 +103,15 @@ class RebalanceImpl:
         self.consume_timestamp_ms = consume_timestamp_ms
         self.strategy = strategy
         self.subscriptions: dict[str, SubscriptionData] = {}
+        #: set by a rebalance that found a subscribed topic without a route yet
+        self.missing_routes = False
         self.topic_subscribe_info: dict[str, set[MessageQueue]] = {}
         self.process_queue_table: dict[MessageQueue, ProcessQueue] = {}
 
     # ------------------------------------------------------------------ rebalance
 
     async def do_rebalance(self) -> None:
+        self.missing_routes = False
         for topic in list(self.subscriptions):
             await self.rebalance_by_topic(topic)
         # Queues of topics we no longer subscribe to (truncateMessageQueueNotMyTopic).
@@ -119,6 +124,10 @@ class RebalanceImpl:
         if mq_all is None:
             if not topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
                 log.warning("[%s] rebalance: no route for topic %s yet", self.group, topic)
+                # Java waits for the 30 s route poll; ask now (a topic created a moment ago
+                # may reach the NameServer just after our first lookup).
+                self.host.request_route_refresh(topic)
+                self.missing_routes = True
             return False
         cids = await self.host.find_consumer_ids(topic, self.group)
         if cids is None:
