@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 #: BrokerController: the first periodic registration comes 10 s after start.
 REGISTER_INITIAL_DELAY_S = 10.0
 CHANNEL_SCAN_INTERVAL_S = 10.0
+#: How long shutdown waits for requests in flight (a send waiting for its flush, say).
+SHUTDOWN_GRACE_S = 5.0
 
 
 class BrokerController:
@@ -165,7 +167,7 @@ class BrokerController:
             await task.stop()
         await self._tasks.close()
         await self.long_polling.stop()
-        await self.server.stop()
+        await self.server.stop(grace_s=SHUTDOWN_GRACE_S)
         await self.outer_api.unregister_broker_all(
             self.broker_config.namesrv_addr_list(), self.identity()
         )

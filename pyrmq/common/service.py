@@ -41,6 +41,14 @@ class TaskGroup:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    async def wait(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the running tasks to finish; True if they all did."""
+        tasks = list(self._tasks)
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        return not pending
+
     async def close(self) -> None:
         self._closed = True
         tasks = list(self._tasks)

@@ -151,12 +151,15 @@ class RemotingServer:
         if self._on_disconnect is not None:
             self._on_disconnect(conn)
 
-    async def stop(self) -> None:
-        """Stop accepting, close every connection, wait for their tasks."""
+    async def stop(self, grace_s: float = 0.0) -> None:
+        """Stop accepting; give requests in flight up to ``grace_s`` to finish (their answers
+        are sent); then close every connection, cancelling what is left."""
         if self._idle_check is not None:
             await self._idle_check.stop()
         if self._server is not None:
             self._server.close()
+        if grace_s > 0:
+            await asyncio.gather(*(conn.tasks.wait(grace_s) for conn in list(self.connections)))
         await asyncio.gather(*(conn.close() for conn in list(self.connections)))
         if self._server is not None:
             await self._server.wait_closed()

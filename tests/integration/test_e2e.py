@@ -21,7 +21,7 @@ import pytest
 from pyrmq.client import ConsumeStatus, Message, MessageExt, Producer, PushConsumer
 from pyrmq.client.admin import Admin
 from pyrmq.client.sending import SendStatus
-from tests.support.processes import ServerProcess, write_properties
+from tests.support.processes import ServerProcess, run_bin, write_properties
 
 pytestmark = pytest.mark.cluster
 
@@ -268,3 +268,48 @@ async def test_two_masters_share_a_topic_and_survive_losing_one(tmp_path: Path) 
         async with consumer(running.namesrv_addr, "both", seen):
             await wait_for(lambda: len({b for _, b in seen}) >= 400, 90)
         assert {b for _, b in seen} == {f"m{i}".encode() for i in range(400)}
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+async def test_mqshutdown_broker_is_graceful(single: Deployment) -> None:
+    producer = Producer("pg", single.namesrv_addr)
+    await producer.start()
+    seen: list[tuple[str, bytes]] = []
+    try:
+        await produce(producer, 0, 50)
+        async with consumer(single.namesrv_addr, "graceful", seen):
+            await wait_for(lambda: len(seen) >= 50)
+    finally:
+        await producer.shutdown()
+    broker = single.brokers["broker-a"]
+    workdir = broker.log_path.parent
+    assert (single.root / "broker-a" / "abort").exists()  # running
+    stopped = run_bin("mqshutdown", ["broker"], workdir)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert broker.wait_exit() == 0
+    assert not (single.root / "broker-a" / "abort").exists()
+    assert not list((workdir / "run").glob("broker-*.pid"))
+    offsets = (single.root / "broker-a" / "config" / "consumerOffset.json").read_text()
+    assert f"{TOPIC}@graceful" in offsets
+    admin = Admin(single.namesrv_addr)
+    try:
+        info = await admin.cluster_info()
+        assert info.broker_addr_table == {}  # unregistered from the NameServer
+    finally:
+        await admin.close()
+
+
+def test_bad_broker_config_stops_startup_with_file_line_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "broker.properties"
+    bad.write_text("brokerName=broker-a\nbrokerRole=SLAV\n")
+    result = run_bin("mqbroker", ["-c", str(bad)], tmp_path)
+    assert result.returncode == 2
+    assert f"{bad}:2" in result.stderr and "brokerRole" in result.stderr
+    assert "SLAV" in result.stderr
+    misspelt = tmp_path / "misspelt.properties"
+    misspelt.write_text("brokerName=broker-a\nflushDiskTyp=SYNC_FLUSH\n")
+    printed = run_bin("mqbroker", ["-c", str(misspelt), "-p"], tmp_path)
+    assert printed.returncode == 0
+    assert "did you mean flushDiskType?" in printed.stderr

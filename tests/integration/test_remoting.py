@@ -189,3 +189,16 @@ async def test_stop_cancels_handlers_still_running(
     assert len(conn.tasks) == 0
     with pytest.raises(RemotingConnectError):
         await pending
+
+
+async def test_graceful_stop_answers_requests_in_flight(
+    handlers: Handlers, client: RemotingClient
+) -> None:
+    srv = RemotingServer(handlers.table(), host="127.0.0.1", port=0)
+    await srv.start()
+    pending = asyncio.ensure_future(client.invoke(addr(srv), request(SLOW), timeout_s=5))
+    await asyncio.sleep(0.05)
+    await srv.stop(grace_s=2.0)  # the slow handler (0.2 s) finishes and is answered
+    assert (await pending).remark == "slow"
+    with pytest.raises(RemotingConnectError):  # and nothing is accepted any more
+        await client.invoke(addr(srv), request(ECHO))
