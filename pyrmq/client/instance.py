@@ -73,6 +73,34 @@ class ConsumerInner(Protocol):
     async def persist_offsets(self) -> None: ...
 
 
+#: MQClientManager's factory table: one instance per (NameServer list, instance name).
+_SHARED: dict[tuple[str, str], ClientInstance] = {}
+
+
+def shared_instance(
+    namesrv_addr: str,
+    instance_name: str = "DEFAULT",
+    *,
+    config: ClientConfig | None = None,
+    clock: Clock | None = None,
+) -> ClientInstance:
+    """The process's instance for ``instance_name`` (MQClientManager.getOrCreateMQClientInstance).
+
+    Producers and consumers given the same instance name share one instance: its routes, its
+    heartbeat and its connections. ``DEFAULT`` is never shared, as in Java 4.9, where it turns
+    into ``<pid>#<nanoTime>``. Every user calls ``release()`` once when done.
+    """
+    key = (namesrv_addr, instance_name)
+    instance = _SHARED.get(key) if instance_name != "DEFAULT" else None
+    if instance is None or instance.stopped:
+        instance = ClientInstance(namesrv_addr, instance_name, config=config, clock=clock)
+        if instance_name != "DEFAULT":
+            _SHARED[key] = instance
+    instance.users += 1
+    instance.registry_key = key if instance_name != "DEFAULT" else None
+    return instance
+
+
 class ClientInstance:
     """Shared client machinery for the producers and consumers registered with it."""
 
@@ -88,6 +116,9 @@ class ClientInstance:
     ) -> None:
         self.config = config or ClientConfig()
         self.clock: Clock = clock or SystemClock()
+        #: how many producers/consumers hold this instance (``shared_instance``/``release``)
+        self.users = 0
+        self.registry_key: tuple[str, str] | None = None
         addrs = parse_namesrv_addrs(namesrv_addr)
         self.client_ip = client_ip or local_ip(addrs)
         self.client_id = build_client_id(self.client_ip, instance_name, unit_name)
@@ -135,6 +166,19 @@ class ClientInstance:
     @property
     def started(self) -> bool:
         return self._state == "running"
+
+    @property
+    def stopped(self) -> bool:
+        return self._state == "stopped"
+
+    async def release(self) -> None:
+        """One user is done; the last one shuts the instance down."""
+        self.users -= 1
+        if self.users > 0:
+            return
+        if self.registry_key is not None and _SHARED.get(self.registry_key) is self:
+            del _SHARED[self.registry_key]
+        await self.shutdown()
 
     async def start(self) -> None:
         """Start the timers (idempotent: producers and consumers sharing us all call it)."""

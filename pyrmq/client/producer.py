@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from pyrmq.client.config import ClientConfig
 from pyrmq.client.errors import MQClientError
-from pyrmq.client.instance import ClientInstance
+from pyrmq.client.instance import ClientInstance, shared_instance
 from pyrmq.client.route import TopicPublishInfo
 from pyrmq.client.sending import (
     RETRIABLE_SEND_CODES,
@@ -84,7 +84,7 @@ class Producer:
         self.create_topic_key = create_topic_key
         self.default_topic_queue_nums = default_topic_queue_nums
         self._owns_instance = instance is None
-        self.instance = instance or ClientInstance(
+        self.instance = instance or shared_instance(
             namesrv_addr, instance_name, config=client_config, clock=clock
         )
         self._clock = self.instance.clock
@@ -113,7 +113,7 @@ class Producer:
         if self._state != "running":
             self._state = "stopped"
             if self._owns_instance:
-                await self.instance.shutdown()
+                await self.instance.release()
             return
         self._state = "stopping"
         if self._pending:
@@ -121,7 +121,7 @@ class Producer:
         await self._async_sends.close()
         await self.instance.unregister_producer(self.group)
         if self._owns_instance:
-            await self.instance.shutdown()
+            await self.instance.release()
         self._state = "stopped"
 
     async def __aenter__(self) -> Producer:

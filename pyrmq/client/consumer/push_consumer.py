@@ -29,7 +29,7 @@ from pyrmq.client.consumer.pull import (
 )
 from pyrmq.client.consumer.rebalance import RebalanceImpl, parse_consume_timestamp, retry_topic
 from pyrmq.client.errors import MQClientError
-from pyrmq.client.instance import ClientInstance
+from pyrmq.client.instance import ClientInstance, shared_instance
 from pyrmq.common.clock import Clock
 from pyrmq.common.constants import MASTER_ID
 from pyrmq.common.service import TaskGroup
@@ -96,7 +96,7 @@ class PushConsumer:
         self.max_reconsume_times = max_reconsume_times
         self.flow_limits = flow_limits or FlowLimits()
         self._owns_instance = instance is None
-        self.instance = instance or ClientInstance(
+        self.instance = instance or shared_instance(
             namesrv_addr, instance_name, config=client_config, clock=clock
         )
         self._clock = self.instance.clock
@@ -179,7 +179,7 @@ class PushConsumer:
         if self._state != "running":
             self._state = "stopped"
             if self._owns_instance:
-                await self.instance.shutdown()
+                await self.instance.release()
             return
         self._state = "stopping"
         await self._pulls.close()
@@ -192,7 +192,7 @@ class PushConsumer:
         self.rebalance.process_queue_table.clear()
         await self.instance.unregister_consumer(self.group)
         if self._owns_instance:
-            await self.instance.shutdown()
+            await self.instance.release()
         self._state = "stopped"
 
     async def __aenter__(self) -> PushConsumer:
