@@ -33,6 +33,7 @@ lint: $(TSTAMP)
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_codec.py
 	$(VPY) benchmarks/bench_store.py
+	$(VPY) benchmarks/bench_e2e.py
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info

@@ -69,11 +69,15 @@ def test_nohup_form_of_the_tutorial(tmp_path: Path, conf: Path) -> None:
     pid = 0
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and "boot success" not in _read(tmp_path / "nohup.out"):
+        while time.monotonic() < deadline:
+            pid_files = list((tmp_path / "run").glob("namesrv-*.pid"))
+            if pid_files:
+                pid = int(pid_files[0].read_text())
+            if pid and "boot success" in _read(tmp_path / "nohup.out"):
+                break
             time.sleep(0.05)
+        assert pid, _read(tmp_path / "nohup.out")
         assert "boot success" in _read(tmp_path / "nohup.out")
-        (pid_file,) = (tmp_path / "run").glob("namesrv-*.pid")
-        pid = int(pid_file.read_text())
         stopped = run_bin("mqshutdown", ["namesrv"], tmp_path)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         assert not _alive(pid)
