@@ -171,6 +171,10 @@ class ClientInstance:
     def stopped(self) -> bool:
         return self._state == "stopped"
 
+    def register_request_handler(self, code: int, handler: Handler) -> None:
+        """Answer broker -> client requests of ``code`` (CHECK_TRANSACTION_STATE, ...)."""
+        self.remoting.dispatcher.handlers[code] = handler
+
     async def release(self) -> None:
         """One user is done; the last one shuts the instance down."""
         self.users -= 1
