@@ -64,9 +64,10 @@ class NamesrvController:
         )
 
     async def stop(self) -> None:
+        port = self.port  # the bound port: gone once the server is closed
         await self._scan.stop()
         await self.server.stop()
-        log.info("The Name Server shut down (port %d)", self.port)
+        log.info("The Name Server shut down (port %d)", port)
 
     def scan_not_active_broker(self) -> int:
         """Remove brokers whose last registration is too old and close their connections."""
