@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from pyrmq.common.constants import DEFAULT_NAMESRV_PORT
 from pyrmq.remoting.command import DEFAULT_MAX_FRAME_BYTES
+from pyrmq.remoting.netty_config import NETTY_SERVER_TUNING_KEYS
 
 
 def _home_path(*parts: str) -> str:
@@ -44,22 +45,7 @@ class NamesrvConfig:
     frame_max_length: int = DEFAULT_MAX_FRAME_BYTES
 
     #: NettyServerConfig keys that tune Java threads and buffers; accepted, not used.
-    IGNORED_KEYS: ClassVar[frozenset[str]] = frozenset(
-        {
-            "serverWorkerThreads",
-            "serverCallbackExecutorThreads",
-            "serverSelectorThreads",
-            "serverOnewaySemaphoreValue",
-            "serverAsyncSemaphoreValue",
-            "serverSocketSndBufSize",
-            "serverSocketRcvBufSize",
-            "writeBufferHighWaterMark",
-            "writeBufferLowWaterMark",
-            "serverSocketBacklog",
-            "serverPooledByteBufAllocatorEnable",
-            "useEpollNativeSelector",
-        }
-    )
+    IGNORED_KEYS: ClassVar[frozenset[str]] = NETTY_SERVER_TUNING_KEYS
 
     def black_list(self) -> set[str]:
         return {key.strip() for key in self.config_black_list.split(";") if key.strip()}
