@@ -25,7 +25,9 @@ from pyrmq.broker.processors.consumer_manage import ConsumerManageProcessor
 from pyrmq.broker.processors.lock import LockProcessor
 from pyrmq.broker.processors.pull import PullMessageProcessor
 from pyrmq.broker.processors.send import SendMessageProcessor
+from pyrmq.broker.processors.send_back import SendBackProcessor
 from pyrmq.broker.rebalance_lock import RebalanceLockManager
+from pyrmq.broker.schedule import ScheduleMessageService
 from pyrmq.broker.subscription_group import SubscriptionGroupManager
 from pyrmq.broker.topic_config import TopicConfigManager
 from pyrmq.common.clock import Clock, SystemClock
@@ -72,6 +74,13 @@ class BrokerController:
         self.producer_manager = ProducerManager(self.clock)
         self.rebalance_lock_manager = RebalanceLockManager()
         self.message_store = MessageStore(store_config, self.clock, self._message_arriving)
+        self.schedule_message_service = ScheduleMessageService(
+            self.message_store,
+            store_config,
+            paths.delay_offset,
+            self.clock,
+            lambda: store_config.broker_role is not BrokerRole.SLAVE,
+        )
         self.pull_processor = PullMessageProcessor(self)
         self.long_polling = PullRequestHoldService(
             self.clock,
@@ -113,6 +122,7 @@ class BrokerController:
             ClientManageProcessor(self),
             AdminBrokerProcessor(self),
             LockProcessor(self),
+            SendBackProcessor(self),
         ):
             table.update(processor.handlers())
         return table
@@ -125,9 +135,11 @@ class BrokerController:
         self.consumer_offset_manager.load()
         self.subscription_group_manager.load()
         self.message_store.load()
+        self.schedule_message_service.load()
 
     async def start(self) -> None:
         await self.message_store.start()
+        self.schedule_message_service.start()
         await self.server.start()
         if self.broker_config.listen_port == 0:  # the OS chose: advertise what it chose
             self.broker_config.listen_port = self.server.port
@@ -174,6 +186,7 @@ class BrokerController:
         self.consumer_offset_manager.persist()
         self.topic_config_manager.persist()
         self.subscription_group_manager.persist()
+        await self.schedule_message_service.stop()
         await self.message_store.shutdown()
         await self.remoting_client.close()
 

@@ -58,6 +58,7 @@ class AdminBrokerProcessor:
             RequestCode.GET_BROKER_CONFIG: self.get_broker_config,
             RequestCode.UPDATE_BROKER_CONFIG: self.update_broker_config,
             RequestCode.GET_ALL_CONSUMER_OFFSET: self.get_all_consumer_offset,
+            RequestCode.GET_ALL_DELAY_OFFSET: self.get_all_delay_offset,
             RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG: self.get_all_subscription_group,
         }
 
@@ -181,6 +182,12 @@ class AdminBrokerProcessor:
         self, conn: RemotingConnection, req: RemotingCommand
     ) -> RemotingCommand:
         return req.response(SUCCESS, body=self.broker.consumer_offset_manager.encode_all())
+
+    def get_all_delay_offset(
+        self, conn: RemotingConnection, req: RemotingCommand
+    ) -> RemotingCommand:
+        body = self.broker.schedule_message_service.encode_offsets()
+        return req.response(SUCCESS, body=body)
 
     def get_all_subscription_group(
         self, conn: RemotingConnection, req: RemotingCommand
