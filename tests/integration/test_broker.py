@@ -423,3 +423,37 @@ async def test_query_message_and_view_by_id(cluster: LocalCluster, client: Remot
     view = await client.invoke(addr, request(RequestCode.VIEW_MESSAGE_BY_ID, {"offset": str(phy)}))
     assert decode_stored_messages(view.body or b"")[0].body == b"findme"
     assert tag_hash("TagA") == 2598919
+
+
+async def test_sql92_pull_with_property_filter(tmp_path: Path, client: RemotingClient) -> None:
+    async with local_cluster(tmp_path, {"enable_property_filter": True}) as sql_cluster:
+        addr = sql_cluster.broker_addr
+        for i in range(6):
+            props = properties_to_string({"TAGS": "T", "a": str(i)})
+            req = v2_send(TOPIC, f"m{i}".encode())
+            assert req.ext_fields is not None
+            req.ext_fields["i"] = props
+            assert (await client.invoke(addr, req)).code == ResponseCode.SUCCESS
+        sql_cluster.broker.message_store.reput.do_reput()
+        sql = pull(TOPIC, 0, 0, sys_flag=0x4)
+        assert sql.ext_fields is not None
+        sql.ext_fields.update({"subscription": "a BETWEEN 2 AND 4", "expressionType": "SQL92"})
+        found = await client.invoke(addr, sql)
+        assert found.code == ResponseCode.SUCCESS
+        assert [m.body for m in decode_stored_messages(found.body or b"")] == [b"m2", b"m3", b"m4"]
+        broken = pull(TOPIC, 0, 0, sys_flag=0x4)
+        assert broken.ext_fields is not None
+        broken.ext_fields.update({"subscription": "a >", "expressionType": "SQL92"})
+        assert (await client.invoke(addr, broken)).code == ResponseCode.SUBSCRIPTION_PARSE_FAILED
+
+
+async def test_sql92_is_refused_when_property_filter_is_off(
+    cluster: LocalCluster, client: RemotingClient
+) -> None:
+    await send_n(client, cluster, 1)
+    sql = pull(TOPIC, 0, 0, sys_flag=0x4)
+    assert sql.ext_fields is not None
+    sql.ext_fields.update({"subscription": "a = 1", "expressionType": "SQL92"})
+    refused = await client.invoke(cluster.broker_addr, sql)
+    assert refused.code == ResponseCode.SYSTEM_ERROR
+    assert "SQL92" in (refused.remark or "")

@@ -14,6 +14,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pyrmq.broker.filter import (
+    ExpressionMessageFilter,
+    SqlFilterCache,
+    build_filter,
+    filter_error_code,
+)
 from pyrmq.common.constants import MASTER_ID, PERM_READ
 from pyrmq.remoting.codes import RequestCode, ResponseCode
 from pyrmq.remoting.command import RemotingCommand
@@ -58,22 +64,6 @@ class _Refused:
 
 
 @dataclass(slots=True)
-class TagFilter:
-    """ExpressionMessageFilter for TAG subscriptions: match by the consume queue's tag hash."""
-
-    subscription: SubscriptionData
-
-    def is_matched_by_consume_queue(self, tags_code: int | None) -> bool:
-        sub = self.subscription
-        if tags_code is None or sub.sub_string in ("*", ""):
-            return True
-        return tags_code in sub.code_set
-
-    def is_matched_by_commit_log(self, record: memoryview) -> bool:
-        return True
-
-
-@dataclass(slots=True)
 class PullRequest:
     """A held pull (``longpolling.PullRequest``)."""
 
@@ -82,12 +72,13 @@ class PullRequest:
     suspend_timestamp_ms: int
     timeout_ms: int
     pull_from_this_offset: int
-    message_filter: TagFilter
+    message_filter: ExpressionMessageFilter
 
 
 class PullMessageProcessor:
     def __init__(self, broker: BrokerController) -> None:
         self.broker = broker
+        self._filter_cache = SqlFilterCache()
 
     def handlers(self) -> dict[int, object]:
         return {RequestCode.PULL_MESSAGE: self.process}
@@ -104,7 +95,7 @@ class PullMessageProcessor:
         if isinstance(checked, _Refused):
             response.code, response.remark = checked.code, checked.remark
             return response
-        subscription, group_config = checked
+        _, group_config, message_filter = checked
         store = self.broker.message_store
         result = store.get_message(
             header.consumer_group,
@@ -112,7 +103,7 @@ class PullMessageProcessor:
             header.queue_id,
             header.queue_offset,
             header.max_msg_nums,
-            TagFilter(subscription),
+            message_filter,
         )
         if result is None:
             response.code = ResponseCode.SYSTEM_ERROR
@@ -126,7 +117,7 @@ class PullMessageProcessor:
                 response,
                 result,
                 group_config,
-                subscription,
+                message_filter,
                 broker_allow_suspend,
             )
         finally:
@@ -138,7 +129,7 @@ class PullMessageProcessor:
 
     def _check(
         self, conn: RemotingConnection, header: PullMessageRequestHeader
-    ) -> _Refused | tuple[SubscriptionData, object]:
+    ) -> _Refused | tuple[SubscriptionData, object, ExpressionMessageFilter]:
         broker = self.broker
         if not broker.broker_config.broker_permission & PERM_READ:
             return _Refused(
@@ -178,18 +169,30 @@ class PullMessageProcessor:
         subscription = self._subscription(header)
         if isinstance(subscription, _Refused):
             return subscription
-        return subscription, group_config
+        built = build_filter(
+            subscription,
+            broker.broker_config.enable_property_filter,
+            group=header.consumer_group,
+            cache=self._filter_cache,
+        )
+        if isinstance(built, str):
+            return _Refused(filter_error_code(built), built)
+        return subscription, group_config, built
 
     def _subscription(self, header: PullMessageRequestHeader) -> SubscriptionData | _Refused:
         if header.sys_flag & FLAG_SUBSCRIPTION:
-            expression_type = header.expression_type or "TAG"
-            if expression_type != "TAG":
+            try:
+                return build_subscription_data(
+                    header.topic,
+                    header.subscription or "*",
+                    expression_type=header.expression_type or "TAG",
+                    sub_version=header.sub_version,
+                )
+            except ValueError:  # an empty SQL92 expression
                 return _Refused(
                     ResponseCode.SUBSCRIPTION_PARSE_FAILED,
-                    f"parse the consumer's subscription failed: {expression_type} filtering "
-                    "is not supported by this broker",
+                    "parse the consumer's subscription failed",
                 )
-            return build_subscription_data(header.topic, header.subscription or "*")
         group_info = self.broker.consumer_manager.get_consumer_group_info(header.consumer_group)
         if group_info is None:
             return _Refused(
@@ -217,7 +220,7 @@ class PullMessageProcessor:
         response: RemotingCommand,
         result: GetMessageResult,
         group_config: object,
-        subscription: SubscriptionData,
+        message_filter: ExpressionMessageFilter,
         broker_allow_suspend: bool,
     ) -> RemotingCommand | None:
         code = _STATUS_TO_CODE.get(result.status)
@@ -244,7 +247,7 @@ class PullMessageProcessor:
             and broker_allow_suspend
             and header.sys_flag & FLAG_SUSPEND
         ):
-            self._suspend(conn, req, header, subscription)
+            self._suspend(conn, req, header, message_filter)
             return None
         elif code == ResponseCode.PULL_OFFSET_MOVED:
             log.warning(
@@ -269,7 +272,7 @@ class PullMessageProcessor:
         conn: RemotingConnection,
         req: RemotingCommand,
         header: PullMessageRequestHeader,
-        subscription: SubscriptionData,
+        message_filter: ExpressionMessageFilter,
     ) -> None:
         config = self.broker.broker_config
         timeout_ms = min(max(header.suspend_timeout_millis, 0), MAX_SUSPEND_MS)
@@ -281,7 +284,7 @@ class PullMessageProcessor:
             self.broker.clock.now_ms(),
             timeout_ms,
             header.queue_offset,
-            TagFilter(subscription),
+            message_filter,
         )
         self.broker.long_polling.suspend(header.topic, header.queue_id, pull_request)
 
