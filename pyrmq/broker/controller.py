@@ -30,6 +30,11 @@ from pyrmq.broker.rebalance_lock import RebalanceLockManager
 from pyrmq.broker.schedule import ScheduleMessageService
 from pyrmq.broker.subscription_group import SubscriptionGroupManager
 from pyrmq.broker.topic_config import TopicConfigManager
+from pyrmq.broker.transaction import (
+    EndTransactionProcessor,
+    TransactionalMessageCheckService,
+    TransactionalMessageService,
+)
 from pyrmq.common.clock import Clock, SystemClock
 from pyrmq.common.constants import MASTER_ID
 from pyrmq.common.service import PeriodicTask, TaskGroup
@@ -91,6 +96,10 @@ class BrokerController:
             if broker_config.long_polling_enable
             else broker_config.short_polling_time_mills / 1000,
         )
+        self.transactional_message_service = TransactionalMessageService(self)
+        self.transactional_message_check_service = TransactionalMessageCheckService(
+            self, self.transactional_message_service
+        )
         self.remoting_client = RemotingClient()
         self.outer_api = BrokerOuterAPI(
             self.remoting_client, broker_config.register_broker_timeout_mills / 1000
@@ -123,6 +132,7 @@ class BrokerController:
             AdminBrokerProcessor(self),
             LockProcessor(self),
             SendBackProcessor(self),
+            EndTransactionProcessor(self, self.transactional_message_service),
         ):
             table.update(processor.handlers())
         return table
@@ -146,6 +156,8 @@ class BrokerController:
         self.topic_config_manager.on_change = self._topics_changed
         self.long_polling.start()
         self._start_periodic()
+        if self.store_config.broker_role is not BrokerRole.SLAVE:
+            self.transactional_message_check_service.start()
         await self.register_broker_all()
         self.started = True
 
@@ -177,6 +189,7 @@ class BrokerController:
         self.started = False
         for task in self._periodic:
             await task.stop()
+        await self.transactional_message_check_service.stop()
         await self._tasks.close()
         await self.long_polling.stop()
         await self.server.stop(grace_s=SHUTDOWN_GRACE_S)

@@ -20,6 +20,7 @@ from pyrmq.common.constants import PERM_READ, PERM_WRITE
 from pyrmq.common.message import (
     PROPERTY_CLUSTER,
     PROPERTY_DELAY_TIME_LEVEL,
+    PROPERTY_TRANSACTION_PREPARED,
     PROPERTY_WAIT_STORE_MSG_OK,
     properties_to_string,
     string_to_properties,
@@ -200,7 +201,10 @@ class SendMessageProcessor:
         # the properties map, so only the stored string leaves it out.
         stored = {k: v for k, v in properties.items() if k != PROPERTY_WAIT_STORE_MSG_OK}
         msg.properties_string = properties_to_string(stored)
-        result = await self.broker.message_store.put_message(msg)
+        if properties.get(PROPERTY_TRANSACTION_PREPARED, "").lower() == "true":  # parseBoolean
+            result = await self.broker.transactional_message_service.prepare_and_put(msg)
+        else:
+            result = await self.broker.message_store.put_message(msg)
         return self._put_response(response, result, queue_id)
 
     def _handle_retry_and_dlq(
