@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from pyrmq.remoting import fastjson
 from pyrmq.remoting.bodies import (
     ClusterInfo,
+    MessageQueue,
     TopicRouteData,
     decode_cluster_info,
     decode_topic_route_data,
@@ -28,6 +30,7 @@ from pyrmq.remoting.errors import (
     error_for,
 )
 from pyrmq.remoting.headers import (
+    ConsumerSendMsgBackRequestHeader,
     CreateTopicRequestHeader,
     GetConsumerListByGroupRequestHeader,
     GetRouteInfoRequestHeader,
@@ -53,6 +56,8 @@ __all__ = [
     "ClientAPI",
     "PullResponse",
     "SendResponse",
+    "decode_lock_batch_response",
+    "encode_lock_batch_body",
     "parse_namesrv_addrs",
 ]
 
@@ -257,6 +262,50 @@ class ClientAPI:
         response = await self.remoting.invoke_ok(addr, cmd, timeout_s)
         return from_ext_fields(OffsetResponseHeader, response.ext_fields).offset
 
+    async def consumer_send_msg_back(
+        self,
+        addr: str,
+        header: ConsumerSendMsgBackRequestHeader,
+        timeout_s: float = 5.0,
+    ) -> None:
+        """CONSUMER_SEND_MSG_BACK (36): the broker re-stores a failed message for a retry (or
+        the DLQ). Any code but SUCCESS raises (REQUEST_CODE_NOT_SUPPORTED on old brokers)."""
+        cmd = request(RequestCode.CONSUMER_SEND_MSG_BACK, to_ext_fields(header))
+        await self.remoting.invoke_ok(addr, cmd, timeout_s)
+
+    async def lock_batch_mq(
+        self,
+        addr: str,
+        group: str,
+        client_id: str,
+        mqs: list[MessageQueue],
+        timeout_s: float = 1.0,
+    ) -> set[MessageQueue]:
+        """LOCK_BATCH_MQ (41): the subset of ``mqs`` this client now holds (§3.5.6)."""
+        body = encode_lock_batch_body(group, client_id, mqs)
+        cmd = request(RequestCode.LOCK_BATCH_MQ, body=body)
+        response = await self.remoting.invoke_ok(addr, cmd, timeout_s)
+        return decode_lock_batch_response(response.body or b"{}")
+
+    async def unlock_batch_mq(
+        self,
+        addr: str,
+        group: str,
+        client_id: str,
+        mqs: list[MessageQueue],
+        timeout_s: float = 1.0,
+        *,
+        oneway: bool = False,
+    ) -> None:
+        """UNLOCK_BATCH_MQ (42)."""
+        body = encode_lock_batch_body(group, client_id, mqs)
+        if oneway:
+            cmd = request(RequestCode.UNLOCK_BATCH_MQ, body=body, oneway=True)
+            await self.remoting.oneway(addr, cmd)
+        else:
+            cmd = request(RequestCode.UNLOCK_BATCH_MQ, body=body)
+            await self.remoting.invoke_ok(addr, cmd, timeout_s)
+
     # ------------------------------------------------------------------ client registration
 
     async def send_heartbeat(
@@ -297,6 +346,24 @@ class ClientAPI:
         """UPDATE_AND_CREATE_TOPIC (17), sent to a broker (master)."""
         cmd = request(RequestCode.UPDATE_AND_CREATE_TOPIC, to_ext_fields(header))
         await self.remoting.invoke_ok(addr, cmd, timeout_s)
+
+
+def encode_lock_batch_body(group: str, client_id: str, mqs: list[MessageQueue]) -> bytes:
+    """LockBatchRequestBody / UnlockBatchRequestBody as fastjson writes them (4.9.x fields)."""
+    wire = {
+        "clientId": client_id,
+        "consumerGroup": group,
+        "mqSet": [mq.to_wire() for mq in sorted(mqs)],
+    }
+    return fastjson.dumps_legacy(wire)
+
+
+def decode_lock_batch_response(data: bytes) -> set[MessageQueue]:
+    """LockBatchResponseBody: ``{"lockOKMQSet":[MessageQueue,...]}``."""
+    body = fastjson.loads(data)
+    if not isinstance(body, dict):
+        raise ValueError("lock response body is not a JSON object")
+    return {MessageQueue.from_wire(mq) for mq in body.get("lockOKMQSet") or []}
 
 
 def _ok(response: RemotingCommand) -> RemotingCommand:

@@ -6,7 +6,10 @@ TBW102 template so the broker auto-creates the topic), choosing a queue of anoth
 retry, retrying network failures and the retriable codes within the total timeout, and the
 results. FLUSH_DISK_TIMEOUT / FLUSH_SLAVE_TIMEOUT / SLAVE_NOT_AVAILABLE come back as a
 ``SendResult`` status, not as errors. Mirrors ``DefaultMQProducerImpl`` (``sendDefaultImpl``,
-``tryToFindTopicPublishInfo``). Pure pieces live in ``sending.py`` and ``route.py``.
+``tryToFindTopicPublishInfo``, ``sendSelectImpl``). Ordered sending: ``send_orderly`` (or
+``send(selector=..., arg=...)``) lets a ``MessageQueueSelector`` pick the queue from the publish
+list — one attempt, as Java, since another queue would break the order. Pure pieces live in
+``sending.py``, ``route.py`` and ``selector.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pyrmq.client.config import ClientConfig
 from pyrmq.client.errors import MQClientError
 from pyrmq.client.instance import ClientInstance, shared_instance
 from pyrmq.client.route import TopicPublishInfo
+from pyrmq.client.selector import MessageQueueSelector
 from pyrmq.client.sending import (
     RETRIABLE_SEND_CODES,
     PreparedSend,
@@ -73,8 +77,12 @@ class Producer:
         default_topic_queue_nums: int = 4,
         client_config: ClientConfig | None = None,
         clock: Clock | None = None,
+        register: bool = True,
     ) -> None:
         self.group = group
+        #: False for a client's internal producer (the consumer's retry re-sends): it is not
+        #: heartbeated as a group of its own and reads routes from the instance's table.
+        self.register = register
         self.send_timeout_s = send_timeout_s
         self.retry_times_when_send_failed = retry_times_when_send_failed
         self.retry_times_when_send_async_failed = retry_times_when_send_async_failed
@@ -100,7 +108,8 @@ class Producer:
     async def start(self) -> None:
         if self._state != "created":
             raise MQClientError(f"producer {self.group} cannot start: it is {self._state}")
-        self.instance.register_producer(self)
+        if self.register:
+            self.instance.register_producer(self)
         await self.instance.start()
         ip = ipaddress.ip_address(self.instance.client_ip).packed
         # Java hashes its class loader here; a random value keeps producers of one process
@@ -119,7 +128,8 @@ class Producer:
         if self._pending:
             await asyncio.wait(set(self._pending), timeout=self.send_timeout_s)
         await self._async_sends.close()
-        await self.instance.unregister_producer(self.group)
+        if self.register:
+            await self.instance.unregister_producer(self.group)
         if self._owns_instance:
             await self.instance.release()
         self._state = "stopped"
@@ -145,12 +155,47 @@ class Producer:
     # ------------------------------------------------------------------ sending
 
     async def send(
-        self, msg: Message, timeout_s: float | None = None, *, queue: MessageQueue | None = None
+        self,
+        msg: Message,
+        timeout_s: float | None = None,
+        *,
+        queue: MessageQueue | None = None,
+        selector: MessageQueueSelector | None = None,
+        arg: object = None,
     ) -> SendResult:
-        """Send and wait for the broker; ``queue`` pins the queue (no retry on another one)."""
+        """Send and wait for the broker; ``queue`` pins the queue and ``selector`` (called with
+        ``arg``) picks it — either way there is no retry on another queue."""
+        if selector is not None:
+            if queue is not None:
+                raise ValueError("give either queue or selector, not both")
+            return await self.send_orderly(msg, selector, arg, timeout_s)
         prepared = self._prepare(msg)
         attempts = 1 if queue is not None else 1 + self.retry_times_when_send_failed
         result = await self._send(prepared, attempts, timeout_s, queue=queue)
+        assert result is not None
+        return result
+
+    async def send_orderly(
+        self,
+        msg: Message,
+        selector: MessageQueueSelector,
+        arg: object,
+        timeout_s: float | None = None,
+    ) -> SendResult:
+        """``send(msg, selector, arg)``: the queue is ``selector.select(publish queues, msg,
+        arg)``; messages with equal ``arg`` (``SelectMessageQueueByHash``) keep their order."""
+        prepared = self._prepare(msg)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        info = await self._publish_info_for(msg.topic)
+        mq = selector.select(list(info.queues), msg, arg)
+        if mq.topic != msg.topic:
+            raise MQClientError(f"the selector chose {mq}, not a queue of {msg.topic}")
+        total = self.send_timeout_s if timeout_s is None else timeout_s
+        remaining = total - (loop.time() - start)
+        if remaining <= 0:
+            raise RemotingTimeoutError(f"send to {msg.topic} timed out")
+        result = await self._send(prepared, 1, remaining, queue=mq)
         assert result is not None
         return result
 
@@ -234,17 +279,25 @@ class Producer:
         if info is not None and info.ok:
             return info
         has_route = await self.instance.update_topic_route(topic)
-        info = self._publish_info.get(topic)
+        info = self._adopt_route(topic)
         if not has_route and (info is None or not info.ok):
             await self.instance.update_topic_route(
                 topic,
                 template=self.create_topic_key,
                 template_queue_nums=self.default_topic_queue_nums,
             )
-            info = self._publish_info.get(topic)
+            info = self._adopt_route(topic)
         if info is None or not info.ok:
             raise MQClientError(f"no route info of topic {topic}")
         return info
+
+    def _adopt_route(self, topic: str) -> TopicPublishInfo | None:
+        """Our publish info of ``topic``; an unregistered producer is not handed routes by the
+        instance, so it takes the one the instance just stored."""
+        route = self.instance.route_table.get(topic)
+        if not self.register and route is not None:
+            self.update_publish_info(topic, route)
+        return self._publish_info.get(topic)
 
     async def _send(
         self,

@@ -25,7 +25,7 @@ from pyrmq.common.message import (
     properties_to_string,
     string_to_properties,
 )
-from pyrmq.remoting.codes import RequestCode, ResponseCode
+from pyrmq.remoting.codes import VERSION_V3_4_9, RequestCode, ResponseCode
 from pyrmq.remoting.command import RemotingCommand
 from pyrmq.remoting.connection import RemotingConnection
 from pyrmq.remoting.headers import (
@@ -194,7 +194,7 @@ class SendMessageProcessor:
             store_host=self.broker.store_host,
             reconsume_times=header.reconsume_times or 0,
         )
-        if not self._handle_retry_and_dlq(header, msg):
+        if not self._handle_retry_and_dlq(header, msg, req.version):
             return self._with_code(response, ResponseCode.SUCCESS, None)
         properties[PROPERTY_CLUSTER] = self.broker.broker_config.broker_cluster_name
         # 4.9.1+: WAIT is honoured but not stored ("saves 9 bytes"); the store reads it from
@@ -208,7 +208,7 @@ class SendMessageProcessor:
         return self._put_response(response, result, queue_id)
 
     def _handle_retry_and_dlq(
-        self, header: SendMessageRequestHeader, msg: MessageExtBrokerInner
+        self, header: SendMessageRequestHeader, msg: MessageExtBrokerInner, version: int
     ) -> bool:
         """A %RETRY% message past its max reconsume times goes to the group's DLQ (§6.6)."""
         if not header.topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
@@ -218,9 +218,10 @@ class SendMessageProcessor:
         if group_config is None:
             return True
         max_times = group_config.retry_max_times
-        if header.max_reconsume_times is not None:
+        # The header's max counts only from V3_4_9 clients on (SendMessageProcessor 4.9.8).
+        if header.max_reconsume_times is not None and version >= VERSION_V3_4_9:
             max_times = header.max_reconsume_times
-        if (header.reconsume_times or 0) <= max_times:
+        if (header.reconsume_times or 0) < max_times:
             return True
         dlq = DLQ_GROUP_TOPIC_PREFIX + group
         created = self.broker.topic_config_manager.create_topic_in_send_message_back_method(
@@ -230,7 +231,7 @@ class SendMessageProcessor:
             return False
         msg.topic = dlq
         msg.queue_id = 0
-        msg.properties[PROPERTY_DELAY_TIME_LEVEL] = "-1"
+        msg.properties[PROPERTY_DELAY_TIME_LEVEL] = "0"  # setDelayTimeLevel(0): no delay
         return True
 
     # ------------------------------------------------------------------ batch

@@ -1,1 +1,2 @@
-"""Push consumer internals: offsets, process queues, rebalance, pulling and consuming."""
+"""Consumers and their internals: push (concurrent / orderly, clustering / broadcasting), lite
+pull, plain pull; offsets, process queues, rebalance, queue locks, pulling, consuming, retries."""

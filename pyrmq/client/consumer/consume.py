@@ -5,13 +5,14 @@ through a queue to ``max_concurrency`` workers; a sync listener runs in a worker
 block), an async one on the loop; on CONSUME_SUCCESS the messages leave their ProcessQueue and
 the queue's committable offset goes to the offset store. Messages of a dropped queue (now some
 other consumer's) are neither consumed nor committed. Mirrors
-``ConsumeMessageConcurrentlyService`` with one deliberate difference:
+``ConsumeMessageConcurrentlyService``:
 
-RECONSUME_LATER (or a listener exception) does **not** send CONSUMER_SEND_MSG_BACK yet (a later
-issue). The messages are retried locally after ``reconsume_delay_s``, with ``reconsume_times``
-raised by one, up to ``max_reconsume_times``; after that they are logged and dropped (counted as
-consumed — where the broker would have moved them to the DLQ). While a message waits for its
-retry it stays in the ProcessQueue, so the committed offset never passes it.
+RECONSUME_LATER (or a listener exception, or a bad return value) in clustering mode sends each
+message back (``send_back``: CONSUMER_SEND_MSG_BACK, else a re-send to ``%RETRY%<group>``); a
+message sent back counts as consumed, so the offset moves on and the retry comes through the
+retry topic. A message that could not be sent back at all stays in the ProcessQueue and is
+consumed again locally after ``reconsume_delay_s`` (Java: 5 s). In broadcasting mode failures
+are logged and dropped — Java does not retry them either.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from pyrmq.client.consumer.offset_store import RemoteBrokerOffsetStore
+from pyrmq.client.consumer.offset_store import OffsetStore
 from pyrmq.client.consumer.process_queue import ProcessQueue
 from pyrmq.common.clock import Clock
 from pyrmq.common.message import (
@@ -35,7 +36,15 @@ from pyrmq.common.message import (
 from pyrmq.common.service import TaskGroup
 from pyrmq.remoting.bodies import MessageQueue
 
-__all__ = ["ConsumeService", "ConsumeStatus", "Listener", "reset_retry_topic"]
+__all__ = [
+    "ConsumeService",
+    "ConsumeStatus",
+    "Listener",
+    "SendBack",
+    "invoke_listener",
+    "is_async_listener",
+    "reset_retry_topic",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +58,28 @@ class ConsumeStatus(Enum):
 
 #: The application's listener: sync or async, returns how the batch went.
 Listener = Callable[[list[MessageExt]], ConsumeStatus | Awaitable[ConsumeStatus]]
+#: Sends a failed message of a queue back for a retry; False when that was impossible.
+SendBack = Callable[[MessageExt, MessageQueue], Awaitable[bool]]
 
 
-def _is_async(fn: object) -> bool:
+def is_async_listener(fn: object) -> bool:
     """An ``async def`` function, or an object whose ``__call__`` is one."""
     call = getattr(fn, "__call__", None)  # noqa: B004 - we want the method, not callable()
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(call)
+
+
+async def invoke_listener(
+    listener: Callable[..., object], msgs: list[MessageExt], in_thread: bool
+) -> object:
+    """Call ``listener(msgs)`` (in a worker thread when ``in_thread``), awaiting an awaitable
+    result; exceptions propagate."""
+    if in_thread:
+        result = await asyncio.to_thread(listener, msgs)
+    else:
+        result = listener(msgs)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
 
 
 def reset_retry_topic(msg: MessageExt, group: str) -> None:
@@ -76,13 +101,14 @@ class ConsumeService:
         self,
         group: str,
         listener: Listener,
-        offset_store: RemoteBrokerOffsetStore,
+        offset_store: OffsetStore,
         clock: Clock,
         *,
         max_concurrency: int = 20,
         consume_batch_size: int = 1,
-        reconsume_delay_s: float = 1.0,
-        max_reconsume_times: int = 16,
+        send_back: SendBack | None = None,
+        broadcasting: bool = False,
+        reconsume_delay_s: float = 5.0,
         sync_listener_in_thread: bool = True,
     ) -> None:
         if max_concurrency < 1 or consume_batch_size < 1:
@@ -93,10 +119,11 @@ class ConsumeService:
         self.clock = clock
         self.max_concurrency = max_concurrency
         self.consume_batch_size = consume_batch_size
+        self.send_back = send_back
+        self.broadcasting = broadcasting
         self.reconsume_delay_s = reconsume_delay_s
-        self.max_reconsume_times = max_reconsume_times
         self.sync_listener_in_thread = sync_listener_in_thread
-        self._in_thread = sync_listener_in_thread and not _is_async(listener)
+        self._in_thread = sync_listener_in_thread and not is_async_listener(listener)
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._workers = TaskGroup(f"consume-{group}")
         self._retries = TaskGroup(f"consume-{group}-retry")
@@ -156,16 +183,11 @@ class ConsumeService:
         if status is ConsumeStatus.CONSUME_SUCCESS:
             self._done(mq, pq, msgs)
         else:
-            self._reconsume_later(mq, pq, msgs)
+            await self._reconsume_later(mq, pq, msgs)
 
     async def _call_listener(self, mq: MessageQueue, msgs: list[MessageExt]) -> ConsumeStatus:
         try:
-            if self._in_thread:
-                result = await asyncio.to_thread(self.listener, msgs)
-            else:
-                result = self.listener(msgs)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await invoke_listener(self.listener, msgs, self._in_thread)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -181,24 +203,33 @@ class ConsumeService:
         if offset >= 0 and not pq.dropped:
             self.offset_store.update_offset(mq, offset, increase_only=True)
 
-    def _reconsume_later(self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]) -> None:
-        retry: list[MessageExt] = []
-        given_up: list[MessageExt] = []
-        for msg in msgs:
-            (given_up if msg.reconsume_times >= self.max_reconsume_times else retry).append(msg)
-            msg.reconsume_times += 1
-        if given_up:
-            log.error(
-                "[%s] giving up on %d messages of %s after %d local retries (no DLQ yet): %s",
+    async def _reconsume_later(
+        self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]
+    ) -> None:
+        """``processConsumeResult`` for a failed batch."""
+        if self.broadcasting:
+            log.warning(
+                "[%s] broadcasting: %d failed messages of %s are dropped: %s",
                 self.group,
-                len(given_up),
+                len(msgs),
                 mq,
-                self.max_reconsume_times,
-                [m.uniq_key or m.msg_id for m in given_up],
+                [m.uniq_key or m.msg_id for m in msgs],
             )
-            self._done(mq, pq, given_up)
-        if retry:
-            self._retries.spawn(self._submit_later(mq, pq, retry), f"consume-{self.group}-later")
+            self._done(mq, pq, msgs)
+            return
+        sent: list[MessageExt] = []
+        failed: list[MessageExt] = []
+        for msg in msgs:
+            if self.send_back is not None and await self.send_back(msg, mq):
+                sent.append(msg)
+            else:
+                msg.reconsume_times += 1
+                failed.append(msg)
+        if pq.dropped:
+            return  # the new owner consumes them again from the committed offset
+        self._done(mq, pq, sent)
+        if failed:
+            self._retries.spawn(self._submit_later(mq, pq, failed), f"consume-{self.group}-later")
 
     async def _submit_later(
         self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]

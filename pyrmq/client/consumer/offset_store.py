@@ -4,7 +4,9 @@ Owns the in-memory offset table (queue -> next offset to consume) of one consume
 exchange with the brokers (protocol.md §3.3, §6.9): read with QUERY_CONSUMER_OFFSET (no
 committed offset = -1, a failure to ask = -2), persist with oneway UPDATE_CONSUMER_OFFSET to the
 queue's master, drop queues no longer assigned. Mirrors ``RemoteBrokerOffsetStore``. The broker
-address lookup is injected so the store does not know about routes.
+address lookup is injected so the store does not know about routes. ``OffsetStore`` is what
+consumers need from a store; ``local_offset_store.LocalFileOffsetStore`` (broadcasting) is the
+other implementation.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from enum import Enum
+from typing import Protocol
 
 from pyrmq.client.api import ClientAPI
 from pyrmq.remoting.bodies import MessageQueue
@@ -21,7 +24,13 @@ from pyrmq.remoting.headers import (
     UpdateConsumerOffsetRequestHeader,
 )
 
-__all__ = ["OFFSET_NOT_FOUND", "OFFSET_READ_FAILED", "ReadOffsetType", "RemoteBrokerOffsetStore"]
+__all__ = [
+    "OFFSET_NOT_FOUND",
+    "OFFSET_READ_FAILED",
+    "OffsetStore",
+    "ReadOffsetType",
+    "RemoteBrokerOffsetStore",
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +47,22 @@ class ReadOffsetType(Enum):
     READ_FROM_MEMORY = "READ_FROM_MEMORY"
     READ_FROM_STORE = "READ_FROM_STORE"
     MEMORY_FIRST_THEN_STORE = "MEMORY_FIRST_THEN_STORE"
+
+
+class OffsetStore(Protocol):
+    """A consumer group's offsets (``OffsetStore``): next offset to consume per queue."""
+
+    offset_table: dict[MessageQueue, int]
+
+    def update_offset(self, mq: MessageQueue, offset: int, increase_only: bool = False) -> None: ...
+
+    def remove_offset(self, mq: MessageQueue) -> None: ...
+
+    async def read_offset(self, mq: MessageQueue, read_type: ReadOffsetType) -> int: ...
+
+    async def persist(self, mq: MessageQueue, *, oneway: bool = True) -> None: ...
+
+    async def persist_all(self, mqs: Iterable[MessageQueue], *, oneway: bool = True) -> None: ...
 
 
 class RemoteBrokerOffsetStore:
@@ -112,12 +137,13 @@ class RemoteBrokerOffsetStore:
         except RemotingError as exc:
             log.warning("[%s] persisting offset %d of %s failed: %s", self.group, offset, mq, exc)
 
-    async def persist_all(self, mqs: Iterable[MessageQueue]) -> None:
-        """Persist the offsets of ``mqs`` and forget every other queue (no longer ours)."""
+    async def persist_all(self, mqs: Iterable[MessageQueue], *, oneway: bool = True) -> None:
+        """Persist the offsets of ``mqs`` and forget every other queue (no longer ours);
+        ``oneway=False`` waits for every answer (before giving up orderly queue locks)."""
         keep = set(mqs)
         for mq in list(self.offset_table):
             if mq in keep:
-                await self.persist(mq)
+                await self.persist(mq, oneway=oneway)
             else:
                 log.info("[%s] forgetting the offset of unassigned %s", self.group, mq)
                 del self.offset_table[mq]

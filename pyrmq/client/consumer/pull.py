@@ -29,11 +29,13 @@ from pyrmq.remoting.heartbeat import SubscriptionData
 
 __all__ = [
     "FLAG_COMMIT_OFFSET",
+    "FLAG_LITE_PULL",
     "FLAG_SUBSCRIPTION",
     "FLAG_SUSPEND",
     "FlowLimits",
     "PullResult",
     "PullStatus",
+    "build_active_pull_header",
     "build_pull_header",
     "flow_control_reason",
     "process_pull_response",
@@ -43,9 +45,12 @@ __all__ = [
 FLAG_COMMIT_OFFSET = 0x1
 FLAG_SUSPEND = 0x2
 FLAG_SUBSCRIPTION = 0x4
+FLAG_LITE_PULL = 0x10
 
 #: brokerSuspendMaxTimeMillis: how long the broker may hold a pull without news.
 BROKER_SUSPEND_MAX_MS = 15_000
+#: The pull consumers' (``DefaultMQPullConsumer``, ``DefaultLitePullConsumer``) value.
+ACTIVE_SUSPEND_MAX_MS = 20_000
 
 
 class PullStatus(Enum):
@@ -75,6 +80,11 @@ class PullResult:
     #: How many records the body held before filtering.
     decoded_count: int = 0
 
+    @property
+    def msgs(self) -> list[MessageExt]:
+        """``msgFoundList`` (the name Java's ``PullResult`` uses)."""
+        return self.messages
+
 
 def build_pull_header(
     group: str,
@@ -102,6 +112,37 @@ def build_pull_header(
         commit_offset=commit_offset if sys_flag & FLAG_COMMIT_OFFSET else 0,
         suspend_timeout_millis=suspend_ms,
         sub_version=subscription.sub_version,
+        subscription=subscription.sub_string,
+        expression_type=subscription.expression_type,
+    )
+
+
+def build_active_pull_header(
+    group: str,
+    mq: MessageQueue,
+    offset: int,
+    subscription: SubscriptionData,
+    max_msg_nums: int,
+    *,
+    block: bool,
+    lite: bool = False,
+    suspend_ms: int = ACTIVE_SUSPEND_MAX_MS,
+) -> PullMessageRequestHeader:
+    """A pull consumer's request: the subscription travels with it (SUBSCRIPTION, so the broker
+    needs no heartbeat copy), no offset commit, SUSPEND only when ``block``; the lite pull
+    consumer adds LITE_PULL (4.9 brokers ignore it). Like Java, TAG subscriptions send
+    ``subVersion`` 0 and ``suspendTimeoutMillis`` goes out even for a non-blocking pull."""
+    sys_flag = FLAG_SUBSCRIPTION | (FLAG_SUSPEND if block else 0) | (FLAG_LITE_PULL if lite else 0)
+    return PullMessageRequestHeader(
+        consumer_group=group,
+        topic=mq.topic,
+        queue_id=mq.queue_id,
+        queue_offset=offset,
+        max_msg_nums=max_msg_nums,
+        sys_flag=sys_flag,
+        commit_offset=0,
+        suspend_timeout_millis=suspend_ms,
+        sub_version=0 if subscription.is_tag_type else subscription.sub_version,
         subscription=subscription.sub_string,
         expression_type=subscription.expression_type,
     )
@@ -147,12 +188,15 @@ class FlowLimits:
     max_span: int = 2000
 
 
-def flow_control_reason(pq: ProcessQueue, limits: FlowLimits) -> str | None:
-    """Why the next pull of this queue must wait (50 ms in Java), or None to pull now."""
+def flow_control_reason(
+    pq: ProcessQueue, limits: FlowLimits, *, check_span: bool = True
+) -> str | None:
+    """Why the next pull of this queue must wait (50 ms in Java), or None to pull now. The
+    span rule is for concurrent consumption only (``check_span=False`` when orderly)."""
     if pq.msg_count > limits.max_cached_msgs:
         return f"{pq.msg_count} cached messages > {limits.max_cached_msgs}"
     if pq.msg_size > limits.max_cached_mib * 1024 * 1024:
         return f"{pq.msg_size} cached bytes > {limits.max_cached_mib} MiB"
-    if pq.max_span > limits.max_span:
+    if check_span and pq.max_span > limits.max_span:
         return f"consume span {pq.max_span} > {limits.max_span}"
     return None

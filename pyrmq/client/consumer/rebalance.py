@@ -5,28 +5,31 @@ ProcessQueue of every queue assigned to us, and the rebalance itself (protocol.m
 ask a broker for the group's client ids, allocate with the strategy, drop queues that went
 elsewhere (persisting their offsets first), and start queues that came to us at the offset the
 group committed, or at the start position (last / first / timestamp) when it has none.
-Mirrors ``RebalanceImpl`` + ``RebalancePushImpl`` (``computePullFromWhereWithException``).
-Talks to the rest through ``RebalanceHost`` and two callbacks, so it can be driven by fakes.
+In BROADCASTING mode every member takes every queue (no consumer ids asked). Orderly consumers
+plug in two hooks: ``lock_new`` (a queue is taken on only once its broker lock is ours) and
+``remove`` (how a queue is given up: wait for the batch in progress, persist, unlock); a queue
+whose removal cannot finish yet stays, dropped, and is tried again at the next rebalance.
+Mirrors ``RebalanceImpl`` + ``RebalancePushImpl`` (``computePullFromWhereWithException``,
+``removeUnnecessaryMessageQueue``). Talks to the rest through ``RebalanceHost`` and callbacks,
+so it can be driven by fakes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
 from pyrmq.client.allocate import AllocateStrategy, allocate_averagely
-from pyrmq.client.consumer.offset_store import (
-    OFFSET_NOT_FOUND,
-    ReadOffsetType,
-    RemoteBrokerOffsetStore,
-)
+from pyrmq.client.consumer.offset_store import OFFSET_NOT_FOUND, OffsetStore, ReadOffsetType
 from pyrmq.client.consumer.process_queue import ProcessQueue
 from pyrmq.client.errors import MQClientError
 from pyrmq.remoting.bodies import MessageQueue
 from pyrmq.remoting.errors import RemotingError
 from pyrmq.remoting.heartbeat import (
+    BROADCASTING,
+    CLUSTERING,
     CONSUME_FROM_FIRST_OFFSET,
     CONSUME_FROM_LAST_OFFSET,
     CONSUME_FROM_TIMESTAMP,
@@ -75,6 +78,10 @@ class RebalanceHost(Protocol):
 StartPulling = Callable[[MessageQueue, ProcessQueue, int], None]
 #: Called when a queue stops being ours (its ProcessQueue is already marked dropped).
 StopPulling = Callable[[MessageQueue], None]
+#: Orderly: lock a queue at its broker before taking it on; True if we hold it.
+LockNew = Callable[[MessageQueue], Awaitable[bool]]
+#: Give a dropped queue up (offsets, locks); False when that cannot finish yet.
+RemoveQueue = Callable[[MessageQueue, ProcessQueue], Awaitable[bool]]
 
 
 class RebalanceImpl:
@@ -82,7 +89,7 @@ class RebalanceImpl:
         self,
         group: str,
         host: RebalanceHost,
-        offset_store: RemoteBrokerOffsetStore,
+        offset_store: OffsetStore,
         start_pulling: StartPulling,
         stop_pulling: StopPulling,
         *,
@@ -90,9 +97,17 @@ class RebalanceImpl:
         consume_from_where: str = CONSUME_FROM_LAST_OFFSET,
         consume_timestamp_ms: int = 0,
         strategy: AllocateStrategy = allocate_averagely,
+        message_model: str = CLUSTERING,
+        lock_new: LockNew | None = None,
+        remove: RemoveQueue | None = None,
     ) -> None:
         if consume_from_where not in CONSUME_FROM_WHERE_NAMES:
             raise ValueError(f"unknown consume_from_where {consume_from_where!r}")
+        if message_model not in (CLUSTERING, BROADCASTING):
+            raise ValueError(f"unknown message_model {message_model!r}")
+        self.message_model = message_model
+        self.lock_new = lock_new
+        self.remove = remove
         self.group = group
         self.host = host
         self.offset_store = offset_store
@@ -122,18 +137,27 @@ class RebalanceImpl:
         """Allocate ``topic``'s queues; True if our assignment changed."""
         mq_all = self.topic_subscribe_info.get(topic)
         if mq_all is None:
-            if not topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+            if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+                # Normal at a group's first start: our first heartbeat makes the broker create
+                # it, and its route reaches the NameServer a moment later.
+                log.debug("[%s] rebalance: no route for %s yet", self.group, topic)
+            else:
                 log.warning("[%s] rebalance: no route for topic %s yet", self.group, topic)
-                # Java waits for the 30 s route poll; ask now (a topic created a moment ago
-                # may reach the NameServer just after our first lookup).
-                self.host.request_route_refresh(topic)
-                self.missing_routes = True
+            # Java waits for the 30 s route poll; ask now (a topic created a moment ago may
+            # reach the NameServer just after our first lookup) and look again soon — failed
+            # messages sent back to the retry topic would otherwise wait up to 30 s.
+            self.host.request_route_refresh(topic)
+            self.missing_routes = True
             return False
-        cids = await self.host.find_consumer_ids(topic, self.group)
-        if cids is None:
-            log.warning("[%s] rebalance of %s: consumer id list unavailable", self.group, topic)
-            return False
-        mine = set(self.strategy(self.group, self.host.client_id, list(mq_all), cids))
+        if self.message_model == BROADCASTING:
+            mine, cids = set(mq_all), [self.host.client_id]
+        else:
+            found = await self.host.find_consumer_ids(topic, self.group)
+            if found is None:
+                log.warning("[%s] rebalance of %s: consumer id list unavailable", self.group, topic)
+                return False
+            cids = found
+            mine = set(self.strategy(self.group, self.host.client_id, list(mq_all), cids))
         changed = await self.update_process_queue_table(topic, mine)
         if changed:
             log.info(
@@ -152,38 +176,49 @@ class RebalanceImpl:
         for mq, pq in list(self.process_queue_table.items()):
             if mq.topic != topic:
                 continue
-            if mq not in mine:
-                await self.drop(mq)
-                changed = True
+            if mq not in mine or pq.dropped:
+                # (A dropped queue still here is one whose removal could not finish before.)
+                changed |= await self.drop(mq)
             elif pq.is_pull_expired(now):
                 # A pull loop that stopped reporting: start the queue again from its offset.
                 log.warning("[%s] %s not pulled for a long time: restarting it", self.group, mq)
-                await self.drop(mq)
-                changed = True
+                changed |= await self.drop(mq)
         for mq in sorted(mine - self.process_queue_table.keys()):
+            if self.lock_new is not None and not await self.lock_new(mq):
+                log.warning("[%s] %s is locked by another consumer: not yet", self.group, mq)
+                continue
             # removeDirtyOffset: the offset we may remember is older than the broker's.
             self.offset_store.remove_offset(mq)
             offset = await self.compute_pull_from_where(mq)
             if offset < 0:
                 log.warning("[%s] no start offset for %s: retrying later", self.group, mq)
                 continue
-            pq = ProcessQueue(last_pull_ms=now)
+            now = self.now_ms()
+            pq = ProcessQueue(last_pull_ms=now, locked=True, last_lock_ms=now)
             self.process_queue_table[mq] = pq
             log.info("[%s] now pulling %s from offset %d", self.group, mq, offset)
             self.start_pulling(mq, pq, offset)
             changed = True
         return changed
 
-    async def drop(self, mq: MessageQueue) -> None:
-        """Stop consuming ``mq``: mark it dropped, persist its offset, forget it."""
-        pq = self.process_queue_table.pop(mq, None)
+    async def drop(self, mq: MessageQueue) -> bool:
+        """Stop consuming ``mq``: mark it dropped, persist its offset, forget it. False when
+        the ``remove`` hook could not finish (the queue stays, dropped, for the next try)."""
+        pq = self.process_queue_table.get(mq)
         if pq is None:
-            return
+            return False
         pq.dropped = True
         self.stop_pulling(mq)
-        await self.offset_store.persist(mq)
-        self.offset_store.remove_offset(mq)
+        if self.remove is not None:
+            if not await self.remove(mq, pq):
+                return False
+        else:
+            await self.offset_store.persist(mq)
+            self.offset_store.remove_offset(mq)
+        if self.process_queue_table.get(mq) is pq:
+            del self.process_queue_table[mq]
         log.info("[%s] stopped pulling %s", self.group, mq)
+        return True
 
     def forget(self, mq: MessageQueue, pq: ProcessQueue) -> None:
         """Remove ``mq`` if ``pq`` is still its ProcessQueue (OFFSET_MOVED: the pull loop
@@ -191,6 +226,7 @@ class RebalanceImpl:
         if self.process_queue_table.get(mq) is pq:
             del self.process_queue_table[mq]
         pq.dropped = True
+        pq.released = True  # a late orderly commit must not undo the offset just persisted
         self.offset_store.remove_offset(mq)
 
     # ------------------------------------------------------------------ start offsets

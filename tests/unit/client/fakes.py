@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 
 from pyrmq.common.message import MessageExt, string_to_properties
 from pyrmq.common.message_codec import decode_batch, encode_stored_message, offset_msg_id
+from pyrmq.remoting import fastjson
 from pyrmq.remoting.bodies import (
     BrokerData,
     ClusterInfo,
+    MessageQueue,
     QueueData,
     TopicRouteData,
     encode_cluster_info,
@@ -26,6 +28,7 @@ from pyrmq.remoting.codes import RequestCode, ResponseCode
 from pyrmq.remoting.command import RemotingCommand, request
 from pyrmq.remoting.connection import RemotingConnection
 from pyrmq.remoting.headers import (
+    ConsumerSendMsgBackRequestHeader,
     PullMessageRequestHeader,
     SendMessageRequestHeaderV2,
     from_ext_fields,
@@ -128,6 +131,16 @@ class FakeBroker:
         self.created_topics: list[dict[str, str]] = []
         self.min_offsets: dict[tuple[str, int], int] = {}
         self.requests: list[int] = []
+        #: CONSUMER_SEND_MSG_BACK answered (stored into %RETRY%/%DLQ% like a 4.9 broker, without
+        #: the delay) when True; REQUEST_CODE_NOT_SUPPORTED (an old broker) when False.
+        self.send_back_supported = False
+        self.send_backs: list[ConsumerSendMsgBackRequestHeader] = []
+        #: LOCK_BATCH_MQ: (group, queue) -> client id holding it; queues in ``refuse_locks``
+        #: are never granted.
+        self.locks: dict[tuple[str, MessageQueue], str] = {}
+        self.refuse_locks: set[MessageQueue] = set()
+        self.lock_requests: list[tuple[str, list[MessageQueue]]] = []
+        self.unlock_requests: list[tuple[str, list[MessageQueue]]] = []
         self._arrival = asyncio.Event()
         self.server = RemotingServer(self._handlers(), host="127.0.0.1", port=0)
 
@@ -146,6 +159,9 @@ class FakeBroker:
             codes.UNREGISTER_CLIENT: self._unregister,
             codes.GET_CONSUMER_LIST_BY_GROUP: self._consumer_list,
             codes.UPDATE_AND_CREATE_TOPIC: self._create_topic,
+            codes.CONSUMER_SEND_MSG_BACK: self._send_back,
+            codes.LOCK_BATCH_MQ: self._lock,
+            codes.UNLOCK_BATCH_MQ: self._unlock,
         }
         return {code: self._recorded(handler) for code, handler in table.items()}
 
@@ -188,6 +204,7 @@ class FakeBroker:
         props: dict[str, str],
         sys_flag: int,
         flag: int,
+        reconsume_times: int = 0,
     ) -> MessageExt:
         queue = self.queues.setdefault((topic, queue_id), StoredQueue())
         msg = MessageExt(
@@ -203,6 +220,7 @@ class FakeBroker:
             store_timestamp=1_700_000_000_000 + len(queue.records),
             store_host=("127.0.0.1", self.server.port),
             commit_log_offset=self.commit_offset,
+            reconsume_times=reconsume_times,
         )
         record = encode_stored_message(msg)
         msg.msg_id = offset_msg_id(msg.store_host, self.commit_offset)
@@ -232,7 +250,9 @@ class FakeBroker:
                 for m in decode_batch(body, topic=header.b)
             ]
         else:
-            stored = [self._store(header.b, queue_id, body, props, header.f, header.h)]
+            stored = [
+                self._store(header.b, queue_id, body, props, header.f, header.h, header.j or 0)
+            ]
         ext = {
             "msgId": ",".join(m.msg_id for m in stored),
             "queueId": str(queue_id),
@@ -368,6 +388,55 @@ class FakeBroker:
 
     def _create_topic(self, conn: RemotingConnection, cmd: RemotingCommand) -> RemotingCommand:
         self.created_topics.append(dict(cmd.ext_fields or {}))
+        return cmd.response(ResponseCode.SUCCESS)
+
+    def find_by_commit_offset(self, offset: int) -> MessageExt | None:
+        for queue in self.queues.values():
+            for msg in queue.messages:
+                if msg.commit_log_offset == offset:
+                    return msg
+        return None
+
+    def _send_back(self, conn: RemotingConnection, cmd: RemotingCommand) -> RemotingCommand:
+        if not self.send_back_supported:
+            return cmd.response(ResponseCode.REQUEST_CODE_NOT_SUPPORTED, "not supported")
+        header = from_ext_fields(ConsumerSendMsgBackRequestHeader, cmd.ext_fields)
+        self.send_backs.append(header)
+        msg = self.find_by_commit_offset(header.offset)
+        if msg is None:
+            return cmd.response(ResponseCode.SYSTEM_ERROR, "no such message")
+        props = dict(msg.properties)
+        props.setdefault("RETRY_TOPIC", msg.topic)
+        max_times = 16 if header.max_reconsume_times is None else header.max_reconsume_times
+        dead = msg.reconsume_times >= max_times or header.delay_level < 0
+        topic = f"%DLQ%{header.group}" if dead else f"%RETRY%{header.group}"
+        self._store(topic, 0, msg.body, props, msg.sys_flag, msg.flag, msg.reconsume_times + 1)
+        return cmd.response(ResponseCode.SUCCESS)
+
+    def _lock_body(self, cmd: RemotingCommand) -> tuple[str, str, list[MessageQueue]]:
+        body = fastjson.loads(cmd.body or b"{}")
+        mqs = [MessageQueue.from_wire(mq) for mq in body.get("mqSet") or []]
+        return body["consumerGroup"], body["clientId"], mqs
+
+    def _lock(self, conn: RemotingConnection, cmd: RemotingCommand) -> RemotingCommand:
+        group, client_id, mqs = self._lock_body(cmd)
+        self.lock_requests.append((client_id, mqs))
+        granted = []
+        for mq in mqs:
+            holder = self.locks.get((group, mq))
+            if mq not in self.refuse_locks and holder in (None, client_id):
+                self.locks[(group, mq)] = client_id
+                granted.append(mq.to_wire())
+        return cmd.response(
+            ResponseCode.SUCCESS, body=fastjson.dumps_legacy({"lockOKMQSet": granted})
+        )
+
+    def _unlock(self, conn: RemotingConnection, cmd: RemotingCommand) -> RemotingCommand:
+        group, client_id, mqs = self._lock_body(cmd)
+        self.unlock_requests.append((client_id, mqs))
+        for mq in mqs:
+            if self.locks.get((group, mq)) == client_id:
+                del self.locks[(group, mq)]
         return cmd.response(ResponseCode.SUCCESS)
 
 

@@ -6,10 +6,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from pyrmq.client.api import ClientAPI, parse_namesrv_addrs
+from pyrmq.client.api import (
+    ClientAPI,
+    decode_lock_batch_response,
+    encode_lock_batch_body,
+    parse_namesrv_addrs,
+)
 from pyrmq.common.message import Message
 from pyrmq.common.message_codec import encode_batch
-from pyrmq.remoting.bodies import BrokerData, ClusterInfo
+from pyrmq.remoting.bodies import BrokerData, ClusterInfo, MessageQueue
 from pyrmq.remoting.client import RemotingClient
 from pyrmq.remoting.errors import (
     MQResponseError,
@@ -160,3 +165,14 @@ async def test_registration_calls(remoting: RemotingClient, broker_a: FakeBroker
     )
     assert broker_a.created_topics[0]["topic"] == "N"
     assert broker_a.created_topics[0]["readQueueNums"] == "2"
+
+
+def test_lock_batch_bodies() -> None:
+    mqs = [MessageQueue("T", "b", 1), MessageQueue("T", "b", 0)]
+    assert encode_lock_batch_body("G", "1.2.3.4@x", mqs) == (
+        b'{"clientId":"1.2.3.4@x","consumerGroup":"G","mqSet":['
+        b'{"brokerName":"b","queueId":0,"topic":"T"},{"brokerName":"b","queueId":1,"topic":"T"}]}'
+    )
+    body = b'{"lockOKMQSet":[{"brokerName":"b","queueId":1,"topic":"T"}]}'
+    assert decode_lock_batch_response(body) == {mqs[0]}
+    assert decode_lock_batch_response(b"{}") == set()

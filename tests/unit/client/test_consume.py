@@ -1,4 +1,4 @@
-"""ConsumeService: workers, sync vs async listeners, dropped queues, local retries."""
+"""ConsumeService: workers, sync vs async listeners, dropped queues, send-back, local retries."""
 
 from __future__ import annotations
 
@@ -125,4 +125,42 @@ async def test_bad_return_values_mean_retry(store: RemoteBrokerOffsetStore) -> N
     service = await run(store, listener, ProcessQueue(), n=1, reconsume_delay_s=0.01)
     await wait_until(lambda: store.offset_table.get(MQ) == 1)
     assert calls == [0, 1]
+    await service.shutdown()
+
+
+async def test_failures_are_sent_back_and_count_as_consumed(store: RemoteBrokerOffsetStore) -> None:
+    sent_back: list[tuple[bytes, MessageQueue]] = []
+
+    async def send_back(msg: MessageExt, mq: MessageQueue) -> bool:
+        sent_back.append((msg.body, mq))
+        return msg.body != b"m1"  # m1 cannot be sent back: retried here
+
+    def listener(msgs: list[MessageExt]) -> ConsumeStatus:
+        return (
+            ConsumeStatus.RECONSUME_LATER
+            if msgs[0].reconsume_times == 0
+            else ConsumeStatus.CONSUME_SUCCESS
+        )
+
+    pq = ProcessQueue()
+    service = await run(store, listener, pq, send_back=send_back, reconsume_delay_s=0.05)
+    await wait_until(lambda: len(sent_back) == 3)
+    assert store.offset_table.get(MQ, 0) <= 1  # m1 still waits for its local retry
+    await wait_until(lambda: store.offset_table.get(MQ) == 3)
+    assert sorted(body for body, _ in sent_back) == [b"m0", b"m1", b"m2"]
+    assert {mq for _, mq in sent_back} == {MQ}
+    await service.shutdown()
+
+
+async def test_broadcasting_failures_are_dropped(store: RemoteBrokerOffsetStore) -> None:
+    calls: list[bytes] = []
+
+    def listener(msgs: list[MessageExt]) -> ConsumeStatus:
+        calls.extend(m.body for m in msgs)
+        return ConsumeStatus.RECONSUME_LATER
+
+    service = await run(store, listener, ProcessQueue(), broadcasting=True)
+    await wait_until(lambda: store.offset_table.get(MQ) == 3)
+    await asyncio.sleep(0.02)
+    assert sorted(calls) == [b"m0", b"m1", b"m2"]
     await service.shutdown()

@@ -11,6 +11,7 @@ import pytest
 from pyrmq.client import ConsumeStatus, Message, MessageExt, Producer, PushConsumer
 from pyrmq.client.config import ClientConfig
 from pyrmq.client.consumer.rebalance import retry_topic
+from pyrmq.common.message import string_to_properties
 from pyrmq.remoting.bodies import MessageQueue
 from pyrmq.remoting.codes import ResponseCode
 from tests.unit.client.fakes import FakeBroker, FakeNamesrv, route_of, wait_until
@@ -132,51 +133,107 @@ async def test_retry_topic_messages_show_their_original_topic(
     assert collector.seen[0].body == b"again"
 
 
-async def test_reconsume_later_retries_locally_and_holds_the_offset(
-    routes: None, namesrv: FakeNamesrv, broker_a: FakeBroker, fast_config: ClientConfig
-) -> None:
-    failures = {"bad": 2}
+def fail_first(times: int) -> Callable[[MessageExt], ConsumeStatus]:
+    """A status function failing each ``bad`` message ``times`` times, then succeeding."""
+    failures = {"left": times}
 
     def status(msg: MessageExt) -> ConsumeStatus:
-        if msg.body == b"bad" and failures["bad"] > 0:
-            failures["bad"] -= 1
+        if msg.body == b"bad" and failures["left"] > 0:
+            failures["left"] -= 1
             return ConsumeStatus.RECONSUME_LATER
         return ConsumeStatus.CONSUME_SUCCESS
 
+    return status
+
+
+async def test_reconsume_later_sends_back_and_the_retry_comes_through_the_retry_topic(
+    routes: None, namesrv: FakeNamesrv, broker_a: FakeBroker, fast_config: ClientConfig
+) -> None:
+    broker_a.send_back_supported = True
     broker_a.store("T", 0, b"bad")
     broker_a.store("T", 0, b"good")
-    collector = Collector(status)
-    consumer = consumer_for(namesrv, fast_config, reconsume_delay_s=0.2)
+    collector = Collector(fail_first(2))
+    consumer = consumer_for(namesrv, fast_config)
     consumer.subscribe("T")
     consumer.register_listener(collector)
     await consumer.start()
-    await wait_until(lambda: b"good" in collector.bodies())
-    mq = MessageQueue("T", "broker-a", 0)
-    # "good" is done but "bad" waits for its retry: the committable offset stays at 0.
-    assert consumer.offset_store.offset_table.get(mq, 0) == 0
     await wait_until(lambda: collector.bodies().count(b"bad") == 3)
-    await wait_until(lambda: consumer.offset_store.offset_table.get(mq) == 2)
-    assert [m.reconsume_times for m in collector.seen if m.body == b"bad"][-1] == 2
+    bad = [m for m in collector.seen if m.body == b"bad"]
+    assert [m.reconsume_times for m in bad] == [0, 1, 2]
+    assert {m.topic for m in bad} == {"T"}  # the retry topic's copies show the original topic
+    # A message sent back counts as consumed: the queue's offset moved on at once.
+    await wait_until(
+        lambda: consumer.offset_store.offset_table.get(MessageQueue("T", "broker-a", 0)) == 2
+    )
+    first = broker_a.send_backs[0]
+    assert (first.group, first.delay_level, first.origin_topic) == (GROUP, 0, "T")
+    assert first.max_reconsume_times == 16 and first.origin_msg_id == bad[0].msg_id
     await consumer.shutdown()
 
 
-async def test_listener_errors_and_give_up_after_max_local_retries(
+async def test_send_back_falls_back_to_a_resend_to_the_retry_topic(
     routes: None, namesrv: FakeNamesrv, broker_a: FakeBroker, fast_config: ClientConfig
 ) -> None:
-    calls: list[bytes] = []
+    original = broker_a.store("T", 1, b"bad", TAGS="x")
+    collector = Collector(fail_first(1))
+    consumer = consumer_for(namesrv, fast_config, max_reconsume_times=5)
+    consumer.subscribe("T")
+    consumer.register_listener(collector)
+    await consumer.start()
+    await wait_until(lambda: collector.bodies().count(b"bad") == 2)
+    [resend] = [s for s in broker_a.sends if s.header.b == retry_topic(GROUP)]
+    assert (resend.header.j, resend.header.l) == (1, 5)  # RECONSUME_TIME / MAX moved to header
+    assert resend.header.a == "CLIENT_INNER_PRODUCER"  # the consumer's internal producer
+    producers = [p.group_name for p in consumer.instance.heartbeat_data().producer_data_set]
+    assert producers == ["CLIENT_INNER_PRODUCER"]  # heartbeated once, not as a group of its own
+    props = string_to_properties(resend.header.i or "")
+    assert props["RETRY_TOPIC"] == "T" and props["DELAY"] == "3" and props["TAGS"] == "x"
+    assert props["ORIGIN_MESSAGE_ID"] == original.msg_id
+    assert collector.seen[-1].topic == "T" and collector.seen[-1].reconsume_times == 1
+    await consumer.shutdown()
+
+
+async def test_past_max_reconsume_times_the_broker_moves_it_to_the_dlq(
+    routes: None, namesrv: FakeNamesrv, broker_a: FakeBroker, fast_config: ClientConfig
+) -> None:
+    calls: list[int] = []
 
     def listener(msgs: list[MessageExt]) -> ConsumeStatus:  # sync: runs in a thread
-        calls.extend(m.body for m in msgs)
+        calls.extend(m.reconsume_times for m in msgs)
         raise RuntimeError("boom")
 
+    broker_a.send_back_supported = True
     broker_a.store("T", 1, b"poison")
-    consumer = consumer_for(namesrv, fast_config, reconsume_delay_s=0.01, max_reconsume_times=2)
+    consumer = consumer_for(namesrv, fast_config, max_reconsume_times=2)
     consumer.subscribe("T")
     consumer.register_listener(listener)
     await consumer.start()
-    mq = MessageQueue("T", "broker-a", 1)
+    await wait_until(lambda: broker_a.max_offset(f"%DLQ%{GROUP}", 0) == 1)
+    assert calls == [0, 1, 2]
+    await consumer.shutdown()
+
+
+async def test_when_nothing_can_be_sent_back_the_message_is_retried_locally(
+    routes: None, namesrv: FakeNamesrv, broker_a: FakeBroker, fast_config: ClientConfig
+) -> None:
+    broker_a.store("T", 0, b"bad")
+    broker_a.send_codes = [ResponseCode.MESSAGE_ILLEGAL]  # the re-send is refused as well
+    seen: list[int] = []
+    fail = fail_first(1)
+
+    def status(msg: MessageExt) -> ConsumeStatus:
+        seen.append(msg.reconsume_times)
+        return fail(msg)
+
+    collector = Collector(status)
+    consumer = consumer_for(namesrv, fast_config, reconsume_delay_s=0.05)
+    consumer.subscribe("T")
+    consumer.register_listener(collector)
+    await consumer.start()
+    mq = MessageQueue("T", "broker-a", 0)
+    await wait_until(lambda: len(seen) == 2)
+    assert seen == [0, 1]
     await wait_until(lambda: consumer.offset_store.offset_table.get(mq) == 1)
-    assert calls == [b"poison"] * 3
     await consumer.shutdown()
 
 
