@@ -38,7 +38,10 @@ class Deployment:
     def namesrv_addr(self) -> str:
         return self.namesrv.addr
 
-    def start_broker(self, name: str, host: str, port: int = 0) -> ServerProcess:
+    def start_broker(
+        self, name: str, host: str, port: int = 0, **extra: object
+    ) -> ServerProcess:
+        settings: dict[str, object] = {"defaultTopicQueueNums": 4, **extra}
         conf = write_properties(
             self.root / f"{name}.properties",
             brokerClusterName="DefaultCluster",
@@ -51,7 +54,7 @@ class Deployment:
             mappedFileSizeCommitLog=16 * 1024 * 1024,
             maxHashSlotNum=100_000,
             maxIndexNum=400_000,
-            defaultTopicQueueNums=4,
+            **settings,
         )
         previous = self.brokers.get(name)
         if previous is not None:

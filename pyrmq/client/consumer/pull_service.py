@@ -41,6 +41,11 @@ __all__ = ["FLOW_CONTROL_RETRY_S", "PULL_TIMEOUT_S", "Dispatch", "PushPullServic
 
 log = logging.getLogger(__name__)
 
+#: Pull answers meaning the broker lost our heartbeat's registration.
+_FORGOTTEN_US = frozenset(
+    {ResponseCode.SUBSCRIPTION_NOT_EXIST, ResponseCode.SUBSCRIPTION_NOT_LATEST}
+)
+
 #: consumerTimeoutMillisWhenSuspend: RPC timeout of a long-polling pull.
 PULL_TIMEOUT_S = 30.0
 #: After a FLOW_CONTROL (215) answer the next pull goes out this soon (Java: 20 ms).
@@ -130,6 +135,10 @@ class PushPullService:
                     and exc.response_code == ResponseCode.FLOW_CONTROL
                 )
                 log.warning("[%s] pull of %s at %d failed: %s", self.group, mq, offset, exc)
+                if isinstance(exc, MQResponseError) and exc.response_code in _FORGOTTEN_US:
+                    # The broker does not know our subscription (it restarted, or expired us):
+                    # tell it now rather than at the next 30 s heartbeat.
+                    self._instance.request_heartbeat()
                 await asyncio.sleep(FLOW_CONTROL_RETRY_S if flow else self.pull_retry_delay_s)
                 continue
             if pq.dropped:
