@@ -4,6 +4,8 @@ query after a restart. Processes are started through bin/ and stopped by PID."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -14,14 +16,17 @@ import pytest
 from pyrmq.client import (
     ConsumeOrderlyStatus,
     ConsumeStatus,
+    LocalTransactionState,
     Message,
     MessageExt,
     Producer,
     PushConsumer,
     QueryClient,
     SelectMessageQueueByHash,
+    TransactionProducer,
 )
 from tests.integration.test_e2e import Deployment, deployment, wait_for
+from tests.support.vectors import REPO
 
 pytestmark = pytest.mark.cluster
 
@@ -232,3 +237,121 @@ async def test_broadcast_members_each_get_everything_and_resume_locally(
         for consumer in members:
             await consumer.shutdown()
         await producer.shutdown()
+
+
+class Decide:
+    """Decides at once with ``now``; a check-back (which the broker may send to any producer
+    of the group) looks at the body: only "rolled-back" is rolled back."""
+
+    def __init__(self, now: LocalTransactionState) -> None:
+        self.now = now
+
+    def execute_local_transaction(self, msg: Message, arg: object) -> LocalTransactionState:
+        return self.now
+
+    def check_local_transaction(self, msg: MessageExt) -> LocalTransactionState:
+        if msg.body == b"rolled-back":
+            return LocalTransactionState.ROLLBACK_MESSAGE
+        return LocalTransactionState.COMMIT_MESSAGE
+
+
+async def test_transactions_commit_rollback_check_and_dead_producer(tmp_path: Path) -> None:
+    with deployment(tmp_path) as running:
+        running.start_broker(
+            "broker-a", "127.0.0.1", transactionCheckInterval=500, transactionTimeOut=300
+        )
+        addr = running.namesrv_addr
+        # A producer process stores a half message and is killed before deciding.
+        child = subprocess.Popen(  # noqa: ASYNC220 - a child that is killed, not awaited
+            [sys.executable, "-m", "tests.support.half_sender", addr, "Tx", "tx-group", "orphan"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert child.stdout is not None
+            assert child.stdout.readline().startswith("sent ")
+        finally:
+            child.kill()
+            child.communicate(timeout=30)
+        seen: list[bytes] = []
+        consumer = PushConsumer("tx-reader", addr, consume_from_where="CONSUME_FROM_FIRST_OFFSET")
+        consumer.subscribe("Tx", "*")
+        consumer.register_listener(
+            lambda msgs: seen.extend(m.body for m in msgs) or ConsumeStatus.CONSUME_SUCCESS
+        )
+        committer = TransactionProducer(
+            "tx-group",
+            addr,
+            Decide(LocalTransactionState.COMMIT_MESSAGE),
+        )
+        try:
+            await committer.start()
+            await committer.send_message_in_transaction(Message("Tx", b"commit"))
+            undecided = TransactionProducer(
+                "tx-group",
+                addr,
+                Decide(LocalTransactionState.UNKNOW),
+                instance_name="undecided",
+            )
+            rollback = TransactionProducer(
+                "tx-group",
+                addr,
+                Decide(LocalTransactionState.ROLLBACK_MESSAGE),
+                instance_name="rollback",
+            )
+            await undecided.start()
+            await rollback.start()
+            await undecided.send_message_in_transaction(Message("Tx", b"checked"))
+            await rollback.send_message_in_transaction(Message("Tx", b"rolled-back"))
+            await consumer.start()
+            # commit at once; "checked" and the dead producer's "orphan" by the check-back
+            await wait_for(lambda: {b"commit", b"checked", b"orphan"} <= set(seen), 30)
+            await asyncio.sleep(1.5)  # three more check passes: the rollback stays invisible
+            await undecided.shutdown()
+            await rollback.shutdown()
+        finally:
+            await consumer.shutdown()
+            await committer.shutdown()
+        assert sorted(set(seen)) == [b"checked", b"commit", b"orphan"]
+
+
+async def test_tag_and_sql92_subscriptions_receive_exactly_their_messages(
+    tmp_path: Path,
+) -> None:
+    with deployment(tmp_path) as running:
+        running.start_broker("broker-a", "127.0.0.1", enablePropertyFilter="true")
+        addr = running.namesrv_addr
+        producer = Producer("pg", addr)
+        await producer.start()
+        got: dict[str, list[int]] = defaultdict(list)
+
+        def consumer(group: str, expression: str, kind: str) -> PushConsumer:
+            push = PushConsumer(group, addr, consume_from_where="CONSUME_FROM_FIRST_OFFSET")
+            push.subscribe("Filtered", expression, expression_type=kind)
+            push.register_listener(
+                lambda msgs: (
+                    got[group].extend(int(m.properties["n"]) for m in msgs)
+                    or ConsumeStatus.CONSUME_SUCCESS
+                )
+            )
+            return push
+
+        sql = consumer("sql", "n BETWEEN 10 AND 19 AND TAGS IN ('odd')", "SQL92")
+        tag = consumer("tag", "even || none", "TAG")
+        try:
+            for i in range(40):
+                tags = "even" if i % 2 == 0 else "odd"
+                await producer.send(
+                    Message("Filtered", b"x", properties={"TAGS": tags, "n": str(i)})
+                )
+            await sql.start()
+            await tag.start()
+            await wait_for(lambda: len(got["sql"]) >= 5 and len(got["tag"]) >= 20, 30)
+            await asyncio.sleep(0.5)
+        finally:
+            await sql.shutdown()
+            await tag.shutdown()
+            await producer.shutdown()
+        assert sorted(got["sql"]) == [11, 13, 15, 17, 19]
+        assert sorted(got["tag"]) == list(range(0, 40, 2))
