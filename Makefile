@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(VPY) benchmarks/bench_codec.py
 	$(VPY) benchmarks/bench_store.py
 	$(VPY) benchmarks/bench_e2e.py
+	$(VPY) -m benchmarks.bench_delay
 
 clean:
 	rm -rf $(VENV) .cache build *.egg-info
