@@ -38,6 +38,8 @@ from pyrmq.broker.transaction import (
 from pyrmq.common.clock import Clock, SystemClock
 from pyrmq.common.constants import MASTER_ID
 from pyrmq.common.service import PeriodicTask, TaskGroup
+from pyrmq.ha.master import HAService
+from pyrmq.ha.slave import HAClient
 from pyrmq.remoting.client import RemotingClient
 from pyrmq.remoting.codes import RequestCode
 from pyrmq.remoting.command import request
@@ -100,6 +102,19 @@ class BrokerController:
         self.transactional_message_check_service = TransactionalMessageCheckService(
             self, self.transactional_message_service
         )
+        self.ha_service: HAService | None = None
+        self.ha_client: HAClient | None = None
+        self.master_ha_addr: str | None = None
+        if store_config.broker_role is BrokerRole.SLAVE:
+            self.ha_client = HAClient(self.message_store, self._master_ha_addr, store_config)
+        else:
+            # 4.x: the HA port is listenPort + 1 (an OS-chosen remoting port: OS-chosen too).
+            ha_port = store_config.ha_listen_port if broker_config.listen_port else 0
+            self.ha_service = HAService(self.message_store, store_config,
+                                        broker_config.listen_host, ha_port)
+            self.message_store.append_listener = self.ha_service.notify_append
+            if store_config.broker_role is BrokerRole.SYNC_MASTER:
+                self.message_store.replication_gate = self.ha_service
         self.remoting_client = RemotingClient()
         self.outer_api = BrokerOuterAPI(
             self.remoting_client, broker_config.register_broker_timeout_mills / 1000
@@ -153,6 +168,11 @@ class BrokerController:
         await self.server.start()
         if self.broker_config.listen_port == 0:  # the OS chose: advertise what it chose
             self.broker_config.listen_port = self.server.port
+        if self.ha_service is not None:
+            await self.ha_service.start()
+            self.store_config.ha_listen_port = self.ha_service.port
+        if self.ha_client is not None:
+            self.ha_client.start()
         self.topic_config_manager.on_change = self._topics_changed
         self.long_polling.start()
         self._start_periodic()
@@ -200,6 +220,10 @@ class BrokerController:
         self.topic_config_manager.persist()
         self.subscription_group_manager.persist()
         await self.schedule_message_service.stop()
+        if self.ha_client is not None:
+            await self.ha_client.stop()
+        if self.ha_service is not None:
+            await self.ha_service.stop()
         await self.message_store.shutdown()
         await self.remoting_client.close()
 
@@ -229,6 +253,17 @@ class BrokerController:
             if result.order_topic_config is not None:
                 self.topic_config_manager.update_order_topic_config(result.order_topic_config)
                 break
+        for result in results:
+            if result.ha_server_addr:  # a slave learns its master's HA address here
+                self.master_ha_addr = result.ha_server_addr
+                break
+
+    def _master_ha_addr(self) -> str | None:
+        """haMasterAddress if configured (as 4.9: taken as is), else what the NameServer said."""
+        configured = self.store_config.ha_master_address
+        if configured and len(configured) >= 6:
+            return configured
+        return self.master_ha_addr
 
     def _topics_changed(self) -> None:
         """A topic changed: tell the NameServers now (as Java's registerIncrementBrokerData)."""

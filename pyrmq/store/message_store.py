@@ -70,6 +70,8 @@ class MessageStore:
         self.clock = clock or SystemClock()
         self.arrival_listener = arrival_listener
         self.replication_gate: ReplicationGate | None = None
+        #: called after every successful append (the HA master wakes its senders with it)
+        self.append_listener: Callable[[], None] | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="store-flush")
         self.commitlog = CommitLog(config, self.clock)
         self.consume_queues = ConsumeQueueTable(
@@ -313,6 +315,8 @@ class MessageStore:
                 _APPEND_TO_PUT.get(result.status, PutMessageStatus.UNKNOWN_ERROR), result
             )
         self.reput.wake()
+        if self.append_listener is not None:
+            self.append_listener()
         status = PutMessageStatus.PUT_OK
         if self._group_commit is not None:
             if wait:
