@@ -28,6 +28,7 @@ from pyrmq.broker.processors.send import SendMessageProcessor
 from pyrmq.broker.processors.send_back import SendBackProcessor
 from pyrmq.broker.rebalance_lock import RebalanceLockManager
 from pyrmq.broker.schedule import ScheduleMessageService
+from pyrmq.broker.slave_sync import SYNC_INTERVAL_S, SlaveSynchronize
 from pyrmq.broker.subscription_group import SubscriptionGroupManager
 from pyrmq.broker.topic_config import TopicConfigManager
 from pyrmq.broker.transaction import (
@@ -105,13 +106,17 @@ class BrokerController:
         self.ha_service: HAService | None = None
         self.ha_client: HAClient | None = None
         self.master_ha_addr: str | None = None
+        #: the master's remoting address, for a slave (from its registration)
+        self.master_addr: str | None = None
+        self.slave_synchronize = SlaveSynchronize(self, lambda: self.master_addr)
         if store_config.broker_role is BrokerRole.SLAVE:
             self.ha_client = HAClient(self.message_store, self._master_ha_addr, store_config)
         else:
             # 4.x: the HA port is listenPort + 1 (an OS-chosen remoting port: OS-chosen too).
             ha_port = store_config.ha_listen_port if broker_config.listen_port else 0
-            self.ha_service = HAService(self.message_store, store_config,
-                                        broker_config.listen_host, ha_port)
+            self.ha_service = HAService(
+                self.message_store, store_config, broker_config.listen_host, ha_port
+            )
             self.message_store.append_listener = self.ha_service.notify_append
             if store_config.broker_role is BrokerRole.SYNC_MASTER:
                 self.message_store.replication_gate = self.ha_service
@@ -201,6 +206,12 @@ class BrokerController:
                 CHANNEL_SCAN_INTERVAL_S,
             ),
         ]
+        if self.store_config.broker_role is BrokerRole.SLAVE:
+            self._periodic.append(
+                PeriodicTask(
+                    "slave-synchronize", self.slave_synchronize.sync_all, SYNC_INTERVAL_S, 3.0
+                )
+            )
         for task in self._periodic:
             task.start()
 
@@ -254,8 +265,9 @@ class BrokerController:
                 self.topic_config_manager.update_order_topic_config(result.order_topic_config)
                 break
         for result in results:
-            if result.ha_server_addr:  # a slave learns its master's HA address here
+            if result.ha_server_addr:  # a slave learns its master's addresses here
                 self.master_ha_addr = result.ha_server_addr
+                self.master_addr = result.master_addr
                 break
 
     def _master_ha_addr(self) -> str | None:

@@ -121,3 +121,24 @@ async def test_sync_master_without_slave_answers_slave_not_available(tmp_path: P
             await producer.shutdown()
         assert result.send_status is SendStatus.SLAVE_NOT_AVAILABLE
         assert master.message_store.commitlog.max_offset() > 0  # stored on the master anyway
+
+
+async def test_slave_copies_the_masters_metadata(tmp_path: Path) -> None:
+    async with pair(tmp_path, BrokerRole.ASYNC_MASTER) as (namesrv, master, slave):
+        assert slave is not None
+        producer = Producer("pg", f"127.0.0.1:{namesrv.port}")
+        await producer.start()
+        try:
+            await producer.send(Message("MetaTopic", b"x"))
+        finally:
+            await producer.shutdown()
+        master.consumer_offset_manager.commit_offset("test", "meta-group", "MetaTopic", 0, 1)
+        master.subscription_group_manager.find_subscription_group_config("meta-group")
+        master.schedule_message_service.offset_table[3] = 7
+        assert await slave.slave_synchronize.sync_all()
+        assert slave.topic_config_manager.select("MetaTopic") is not None
+        assert slave.consumer_offset_manager.query_offset("meta-group", "MetaTopic", 0) == 1
+        assert "meta-group" in slave.subscription_group_manager.subscription_group_table
+        assert slave.schedule_message_service.offset_table.get(3) == 7
+        offsets = (slave.store_config.config_path / "consumerOffset.json").read_text()
+        assert "MetaTopic@meta-group" in offsets  # persisted on the slave too
