@@ -176,14 +176,15 @@ class BrokerController:
         if self.ha_service is not None:
             await self.ha_service.start()
             self.store_config.ha_listen_port = self.ha_service.port
-        if self.ha_client is not None:
-            self.ha_client.start()
+
         self.topic_config_manager.on_change = self._topics_changed
         self.long_polling.start()
         self._start_periodic()
         if self.store_config.broker_role is not BrokerRole.SLAVE:
             self.transactional_message_check_service.start()
         await self.register_broker_all()
+        if self.ha_client is not None:  # after registering: the NameServer names our master
+            self.ha_client.start()
         self.started = True
 
     def _start_periodic(self) -> None:

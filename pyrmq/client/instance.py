@@ -335,6 +335,15 @@ class ClientInstance:
             addr = self.master_addr(broker_name)
         return addr
 
+    async def offset_addr_or_refresh(self, topic: str, broker_name: str) -> str | None:
+        """Where a consumer offset of ``broker_name`` is read and written: the master, else
+        (master down) any address of it, as RemoteBrokerOffsetStore's second lookup does."""
+        addr = await self.master_addr_or_refresh(topic, broker_name)
+        if addr is not None:
+            return addr
+        found = self.subscribe_addr(broker_name, MASTER_ID)
+        return found[0] if found is not None else None
+
     def any_broker_addr(self, topic: str) -> str | None:
         """A random broker of ``topic``'s route, master preferred (``findBrokerAddrByTopic``)."""
         route = self.route_table.get(topic)

@@ -230,11 +230,20 @@ class PullMessageProcessor:
                 if header.queue_offset != 0
                 else ResponseCode.PULL_NOT_FOUND
             )
+        suggest = self._suggest_broker_id(result, group_config)
+        if (
+            code == ResponseCode.PULL_OFFSET_MOVED
+            and self.broker.store_config.broker_role is BrokerRole.SLAVE
+        ):
+            # A slave may just be behind: 4.9 answers "retry" and points back at the group's
+            # broker instead of moving the consumer's offset (offsetCheckInSlave is false).
+            code = ResponseCode.PULL_RETRY_IMMEDIATELY
+            suggest = int(getattr(group_config, "broker_id", MASTER_ID))
         response.code = code
         response.remark = result.status.value
         response.ext_fields = to_ext_fields(
             PullMessageResponseHeader(
-                self._suggest_broker_id(result, group_config),
+                suggest,
                 result.next_begin_offset,
                 result.min_offset,
                 result.max_offset,

@@ -98,7 +98,7 @@ class LitePullConsumer:
             )
         else:
             self.offset_store = RemoteBrokerOffsetStore(
-                group, self.instance.api, self.instance.master_addr_or_refresh
+                group, self.instance.api, self.instance.offset_addr_or_refresh
             )
         if consume_timestamp is None:
             timestamp_ms = self._clock.now_ms() - 30 * 60 * 1000

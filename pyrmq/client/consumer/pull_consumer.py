@@ -104,7 +104,7 @@ class PullConsumer:
             namesrv_addr, instance_name, config=client_config, clock=clock
         )
         self.offset_store = RemoteBrokerOffsetStore(
-            group, self.instance.api, self.instance.master_addr_or_refresh
+            group, self.instance.api, self.instance.offset_addr_or_refresh
         )
         #: topic -> subscription of the topics pulled so far (heartbeated, as Java's
         #: ``subscriptionAutomatically``)

@@ -124,7 +124,7 @@ class PushConsumer:
             )
         else:
             self.offset_store = RemoteBrokerOffsetStore(
-                group, self.instance.api, self.instance.master_addr_or_refresh
+                group, self.instance.api, self.instance.offset_addr_or_refresh
             )
         self.rebalance = RebalanceImpl(
             group,
