@@ -1,0 +1,132 @@
+"""SYNC_MASTER vs ASYNC_MASTER: send throughput with a slave attached, side by side in one run.
+
+The tutorial says synchronous double write costs about 10 %; the goal (issue #6) is
+SYNC >= 0.9 x ASYNC under the same load. For each role: a NameServer, a master and a slave as
+processes through ``bin/`` (stopped by PID), then ``--messages`` sends of ``--size`` bytes with
+``--concurrency`` in flight from pyrmq's producer. One JSON line per figure, then a summary.
+
+    .venv/bin/python -m benchmarks.bench_ha [--messages 20000] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.bench_e2e import Server, write_properties
+from pyrmq.client import Message, Producer, SendStatus
+
+
+def start(root: Path, role: str, servers: list[Server]) -> str:
+    conf = write_properties(
+        root / "namesrv.properties",
+        listenPort=0,
+        bindAddress="127.0.0.1",
+        kvConfigPath=root / "kv.json",
+    )
+    namesrv = Server("mqnamesrv", conf, root / "namesrv")
+    servers.append(namesrv)
+    namesrv.wait_ready()
+    for name, host, slave in (("master", "127.0.0.1", False), ("slave", "127.0.0.2", True)):
+        conf = write_properties(
+            root / f"{name}.properties",
+            brokerName="broker-ha",
+            brokerId=1 if slave else 0,
+            brokerRole="SLAVE" if slave else role,
+            brokerIP1=host,
+            listenPort=0,
+            namesrvAddr=namesrv.addr,
+            storePathRootDir=root / name,
+            maxHashSlotNum=500_000,
+            maxIndexNum=2_000_000,
+            defaultTopicQueueNums=4,
+        )
+        broker = Server("mqbroker", conf, root / name)
+        servers.append(broker)
+        broker.wait_ready()
+    return namesrv.addr
+
+
+async def produce(addr: str, messages: int, size: int, concurrency: int) -> tuple[float, int]:
+    producer = Producer("ha-bench", addr)
+    await producer.start()
+    ok = 0
+    try:
+        await producer.send(Message("HABench", b"warmup"))
+        await asyncio.sleep(6)  # the slave's HA client is connected by now (5 s retry)
+        semaphore = asyncio.Semaphore(concurrency)
+        body = b"x" * size
+
+        async def one() -> None:
+            nonlocal ok
+            async with semaphore:
+                result = await producer.send(Message("HABench", body))
+                ok += result.send_status is SendStatus.SEND_OK
+
+        start_at = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(messages)))
+        elapsed = time.perf_counter() - start_at
+    finally:
+        await producer.shutdown()
+    return messages / elapsed, ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    rates: dict[str, float] = {}
+    for role in ("ASYNC_MASTER", "SYNC_MASTER"):
+        root = Path(tempfile.mkdtemp(prefix=f"pyrmq-ha-{role.lower()}-"))
+        servers: list[Server] = []
+        try:
+            addr = start(root, role, servers)
+            rate, ok = asyncio.run(produce(addr, args.messages, args.size, args.concurrency))
+        finally:
+            for server in reversed(servers):
+                server.stop()
+            shutil.rmtree(root, ignore_errors=True)
+        rates[role] = rate
+        print(
+            json.dumps(
+                {
+                    "bench": "ha",
+                    "case": f"{role} send c={args.concurrency} {args.size}B",
+                    "value": round(rate),
+                    "unit": "msg/s",
+                    "send_ok": ok,
+                    "python": platform.python_version(),
+                }
+            )
+        )
+    ratio = rates["SYNC_MASTER"] / rates["ASYNC_MASTER"]
+    print(
+        json.dumps(
+            {
+                "bench": "ha",
+                "case": "SYNC/ASYNC",
+                "value": round(ratio, 3),
+                "unit": "ratio",
+                "python": platform.python_version(),
+            }
+        )
+    )
+    print(
+        f"\nASYNC_MASTER {rates['ASYNC_MASTER']:,.0f} msg/s, SYNC_MASTER "
+        f"{rates['SYNC_MASTER']:,.0f} msg/s, ratio {ratio:.2f}; goal >= 0.9: "
+        f"{'met' if ratio >= 0.9 else 'NOT met'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
