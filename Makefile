@@ -24,7 +24,7 @@ run: $(STAMP)
 	$(VPY) -m pyrmq.tools.local -c conf/broker.conf
 
 test: $(TSTAMP)
-	$(VPY) -m pytest -q -p no:cacheprovider --basetemp=$(CURDIR)/.cache/pytest-tmp $(PYTEST_ARGS)
+	$(VPY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(TSTAMP)
 	$(VENV)/bin/ruff check pyrmq tests benchmarks
