@@ -76,7 +76,13 @@ from pyrmq.remoting.codes import RequestCode, ResponseCode
 from pyrmq.remoting.command import RemotingCommand, request
 from pyrmq.remoting.connection import RemotingConnection
 from pyrmq.remoting.errors import RemotingError
-from pyrmq.remoting.headers import HeaderError, from_ext_fields, to_ext_fields
+from pyrmq.remoting.headers import (
+    CheckTransactionStateRequestHeader,
+    EndTransactionRequestHeader,
+    HeaderError,
+    from_ext_fields,
+    to_ext_fields,
+)
 from pyrmq.store.commitlog import MessageExtBrokerInner
 from pyrmq.store.config import BrokerRole
 from pyrmq.store.results import (
@@ -136,34 +142,6 @@ _NO_NEW: Final = frozenset(
 
 
 # --------------------------------------------------------------------------- headers
-
-
-@dataclass(slots=True)
-class EndTransactionRequestHeader:
-    """END_TRANSACTION (37), producer -> broker (``EndTransactionRequestHeader``)."""
-
-    producer_group: str
-    tran_state_table_offset: int
-    commit_log_offset: int
-    #: TRANSACTION_NOT_TYPE (0), TRANSACTION_COMMIT_TYPE (8) or TRANSACTION_ROLLBACK_TYPE (12).
-    commit_or_rollback: int
-    msg_id: str
-    from_transaction_check: bool = False
-    transaction_id: str | None = None
-    #: RpcRequestHeader.bname (4.9.8 clients send it; unused here).
-    bname: str | None = None
-
-
-@dataclass(slots=True)
-class CheckTransactionStateRequestHeader:
-    """CHECK_TRANSACTION_STATE (39), broker -> producer."""
-
-    tran_state_table_offset: int
-    commit_log_offset: int
-    msg_id: str | None = None
-    transaction_id: str | None = None
-    offset_msg_id: str | None = None
-    bname: str | None = None
 
 
 _VALID_END_TYPES: Final = frozenset(

@@ -52,7 +52,13 @@ from pyrmq.remoting.codes import RequestCode
 from pyrmq.remoting.command import RemotingCommand, request
 from pyrmq.remoting.connection import RemotingConnection
 from pyrmq.remoting.errors import RemotingError
-from pyrmq.remoting.headers import HeaderError, from_ext_fields, to_ext_fields
+from pyrmq.remoting.headers import (
+    CheckTransactionStateRequestHeader,
+    EndTransactionRequestHeader,
+    HeaderError,
+    from_ext_fields,
+    to_ext_fields,
+)
 
 __all__ = [
     "CheckTransactionStateRequestHeader",
@@ -99,32 +105,6 @@ class TransactionSendResult(SendResult):
     """``TransactionSendResult``: the half message's send result plus the local decision."""
 
     local_transaction_state: LocalTransactionState = LocalTransactionState.UNKNOW
-
-
-@dataclass(slots=True)
-class EndTransactionRequestHeader:
-    """END_TRANSACTION (37) header, as the Java client fills it."""
-
-    producer_group: str
-    tran_state_table_offset: int
-    commit_log_offset: int
-    commit_or_rollback: int
-    msg_id: str
-    from_transaction_check: bool = False
-    transaction_id: str | None = None
-    bname: str | None = None
-
-
-@dataclass(slots=True)
-class CheckTransactionStateRequestHeader:
-    """CHECK_TRANSACTION_STATE (39) header."""
-
-    tran_state_table_offset: int
-    commit_log_offset: int
-    msg_id: str | None = None
-    transaction_id: str | None = None
-    offset_msg_id: str | None = None
-    bname: str | None = None
 
 
 async def _decide(result: StateResult) -> LocalTransactionState:

@@ -444,3 +444,31 @@ class ConsumerSendMsgBackRequestHeader:
     origin_topic: str | None = None
     unit_mode: bool = False
     max_reconsume_times: int | None = None
+
+
+@dataclass(slots=True)
+class EndTransactionRequestHeader:
+    """END_TRANSACTION (37), producer -> broker (``EndTransactionRequestHeader``)."""
+
+    producer_group: str
+    tran_state_table_offset: int
+    commit_log_offset: int
+    #: TRANSACTION_NOT_TYPE (0), TRANSACTION_COMMIT_TYPE (8) or TRANSACTION_ROLLBACK_TYPE (12).
+    commit_or_rollback: int
+    msg_id: str
+    from_transaction_check: bool = False
+    transaction_id: str | None = None
+    #: RpcRequestHeader.bname (4.9.8 clients send it; unused by the broker).
+    bname: str | None = None
+
+
+@dataclass(slots=True)
+class CheckTransactionStateRequestHeader:
+    """CHECK_TRANSACTION_STATE (39), broker -> producer."""
+
+    tran_state_table_offset: int
+    commit_log_offset: int
+    msg_id: str | None = None
+    transaction_id: str | None = None
+    offset_msg_id: str | None = None
+    bname: str | None = None

@@ -33,7 +33,6 @@ from pyrmq.broker.transaction import (
 from pyrmq.client import Message, MessageExt, Producer
 from pyrmq.client.sending import SendStatus
 from pyrmq.client.transaction import (
-    EndTransactionRequestHeader,
     LocalTransactionState,
     TransactionProducer,
 )
@@ -57,7 +56,11 @@ from pyrmq.common.message_codec import (
 from pyrmq.remoting.client import RemotingClient
 from pyrmq.remoting.codes import RequestCode, ResponseCode
 from pyrmq.remoting.command import RemotingCommand, request
-from pyrmq.remoting.headers import PullMessageRequestHeader, to_ext_fields
+from pyrmq.remoting.headers import (
+    EndTransactionRequestHeader,
+    PullMessageRequestHeader,
+    to_ext_fields,
+)
 from pyrmq.store.commitlog import MessageExtBrokerInner
 from pyrmq.store.config import BrokerRole
 from tests.support.cluster import LocalCluster, local_cluster
