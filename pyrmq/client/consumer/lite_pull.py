@@ -21,11 +21,10 @@ from pathlib import Path
 from pyrmq.client.allocate import AllocateStrategy, allocate_averagely
 from pyrmq.client.config import ClientConfig
 from pyrmq.client.consumer.lite_pull_tasks import AssignedQueue, LitePullTasks
-from pyrmq.client.consumer.local_offset_store import LocalFileOffsetStore
+from pyrmq.client.consumer.local_offset_store import LocalFileOffsetStore, offset_store_for
 from pyrmq.client.consumer.offset_store import (
     OffsetStore,
     ReadOffsetType,
-    RemoteBrokerOffsetStore,
 )
 from pyrmq.client.consumer.process_queue import ProcessQueue
 from pyrmq.client.consumer.pull_consumer import fetch_subscribe_queues
@@ -36,7 +35,6 @@ from pyrmq.common.clock import Clock
 from pyrmq.common.message import MessageExt
 from pyrmq.remoting.bodies import MessageQueue
 from pyrmq.remoting.heartbeat import (
-    BROADCASTING,
     CLUSTERING,
     CONSUME_ACTIVELY,
     CONSUME_FROM_LAST_OFFSET,
@@ -91,15 +89,9 @@ class LitePullConsumer:
             namesrv_addr, instance_name, config=client_config, clock=clock
         )
         self._clock = self.instance.clock
-        self.offset_store: OffsetStore
-        if message_model == BROADCASTING:
-            self.offset_store = LocalFileOffsetStore(
-                group, self.instance.client_id, offset_store_dir
-            )
-        else:
-            self.offset_store = RemoteBrokerOffsetStore(
-                group, self.instance.api, self.instance.offset_addr_or_refresh
-            )
+        self.offset_store: OffsetStore = offset_store_for(
+            message_model, group, self.instance, offset_store_dir
+        )
         if consume_timestamp is None:
             timestamp_ms = self._clock.now_ms() - 30 * 60 * 1000
         elif isinstance(consume_timestamp, int):

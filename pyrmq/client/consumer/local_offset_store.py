@@ -17,11 +17,21 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyrmq.client.consumer.offset_store import OFFSET_NOT_FOUND, ReadOffsetType
+from pyrmq.client.consumer.offset_store import (
+    OFFSET_NOT_FOUND,
+    OffsetStore,
+    ReadOffsetType,
+    RemoteBrokerOffsetStore,
+)
 from pyrmq.common.persist import load, write_atomic
 from pyrmq.remoting import fastjson
 from pyrmq.remoting.bodies import MessageQueue
+from pyrmq.remoting.heartbeat import BROADCASTING
+
+if TYPE_CHECKING:
+    from pyrmq.client.instance import ClientInstance
 
 __all__ = [
     "DEFAULT_LOCAL_OFFSET_STORE_DIR",
@@ -118,3 +128,13 @@ class LocalFileOffsetStore:
             write_atomic(self.path, encode_offset_file(table))
         except OSError as exc:
             log.error("[%s] persisting local offsets to %s failed: %s", self.group, self.path, exc)
+
+
+def offset_store_for(
+    message_model: str, group: str, instance: ClientInstance, offset_store_dir: str | Path | None
+) -> OffsetStore:
+    """Broadcasting keeps offsets in a local file, clustering on the brokers (Java's choice in
+    ``DefaultMQPushConsumerImpl.start``)."""
+    if message_model == BROADCASTING:
+        return LocalFileOffsetStore(group, instance.client_id, offset_store_dir)
+    return RemoteBrokerOffsetStore(group, instance.api, instance.offset_addr_or_refresh)

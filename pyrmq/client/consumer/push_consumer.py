@@ -21,8 +21,8 @@ from pathlib import Path
 from pyrmq.client.allocate import AllocateStrategy, allocate_averagely
 from pyrmq.client.config import ClientConfig
 from pyrmq.client.consumer.consume import ConsumeService, ConsumeStatus, Listener
-from pyrmq.client.consumer.local_offset_store import LocalFileOffsetStore
-from pyrmq.client.consumer.offset_store import OffsetStore, RemoteBrokerOffsetStore
+from pyrmq.client.consumer.local_offset_store import LocalFileOffsetStore, offset_store_for
+from pyrmq.client.consumer.offset_store import OffsetStore
 from pyrmq.client.consumer.orderly import (
     ConsumeOrderlyService,
     ConsumeOrderlyStatus,
@@ -117,15 +117,9 @@ class PushConsumer:
             namesrv_addr, instance_name, config=client_config, clock=clock
         )
         self._clock = self.instance.clock
-        self.offset_store: OffsetStore
-        if message_model == BROADCASTING:
-            self.offset_store = LocalFileOffsetStore(
-                group, self.instance.client_id, offset_store_dir
-            )
-        else:
-            self.offset_store = RemoteBrokerOffsetStore(
-                group, self.instance.api, self.instance.offset_addr_or_refresh
-            )
+        self.offset_store: OffsetStore = offset_store_for(
+            message_model, group, self.instance, offset_store_dir
+        )
         self.rebalance = RebalanceImpl(
             group,
             self.instance,
