@@ -28,7 +28,7 @@ from pyrmq.client.consumer.offset_store import (
 )
 from pyrmq.client.consumer.process_queue import ProcessQueue
 from pyrmq.client.consumer.pull_consumer import fetch_subscribe_queues
-from pyrmq.client.consumer.rebalance import RebalanceImpl, parse_consume_timestamp
+from pyrmq.client.consumer.rebalance import RebalanceImpl, consume_timestamp_ms
 from pyrmq.client.errors import MQClientError
 from pyrmq.client.instance import ClientInstance, shared_instance
 from pyrmq.common.clock import Clock
@@ -92,12 +92,7 @@ class LitePullConsumer:
         self.offset_store: OffsetStore = offset_store_for(
             message_model, group, self.instance, offset_store_dir
         )
-        if consume_timestamp is None:
-            timestamp_ms = self._clock.now_ms() - 30 * 60 * 1000
-        elif isinstance(consume_timestamp, int):
-            timestamp_ms = consume_timestamp
-        else:
-            timestamp_ms = parse_consume_timestamp(consume_timestamp)
+        timestamp_ms = consume_timestamp_ms(consume_timestamp, self._clock.now_ms())
         self.rebalance = RebalanceImpl(
             group,
             self.instance,

@@ -32,7 +32,11 @@ from pyrmq.client.consumer.process_queue import ProcessQueue
 from pyrmq.client.consumer.pull import FlowLimits
 from pyrmq.client.consumer.pull_service import PushPullService
 from pyrmq.client.consumer.queue_lock import QueueLocker
-from pyrmq.client.consumer.rebalance import RebalanceImpl, parse_consume_timestamp, retry_topic
+from pyrmq.client.consumer.rebalance import (
+    RebalanceImpl,
+    consume_timestamp_ms,
+    retry_topic,
+)
 from pyrmq.client.consumer.send_back import CONCURRENT_DEFAULT_MAX_RECONSUME_TIMES, SendBackService
 from pyrmq.client.errors import MQClientError
 from pyrmq.client.instance import CLIENT_INNER_PRODUCER_GROUP, ClientInstance, shared_instance
@@ -55,7 +59,6 @@ __all__ = ["ConsumeOrderlyStatus", "ConsumeStatus", "PushConsumer"]
 log = logging.getLogger(__name__)
 
 #: Default start time of CONSUME_FROM_TIMESTAMP: half an hour ago.
-DEFAULT_TIMESTAMP_AGO_MS = 30 * 60 * 1000
 #: Giving up an orderly queue waits this long for the batch in progress (Java: 1 s).
 UNLOCK_WAIT_S = 1.0
 
@@ -128,7 +131,7 @@ class PushConsumer:
             self._stop_pulling,
             now_ms=self._clock.now_ms,
             consume_from_where=consume_from_where,
-            consume_timestamp_ms=self._timestamp_ms(consume_timestamp),
+            consume_timestamp_ms=consume_timestamp_ms(consume_timestamp, self._clock.now_ms()),
             strategy=allocate_strategy,
             message_model=message_model,
         )
@@ -168,11 +171,6 @@ class PushConsumer:
     @property
     def clustering(self) -> bool:
         return self.message_model == CLUSTERING
-
-    def _timestamp_ms(self, value: str | int | None) -> int:
-        if value is None:
-            return self._clock.now_ms() - DEFAULT_TIMESTAMP_AGO_MS
-        return value if isinstance(value, int) else parse_consume_timestamp(value)
 
     # ------------------------------------------------------------------ configuration
 

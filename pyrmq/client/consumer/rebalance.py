@@ -41,6 +41,7 @@ __all__ = [
     "RETRY_GROUP_TOPIC_PREFIX",
     "RebalanceHost",
     "RebalanceImpl",
+    "consume_timestamp_ms",
     "parse_consume_timestamp",
     "retry_topic",
 ]
@@ -57,6 +58,17 @@ def retry_topic(group: str) -> str:
 def parse_consume_timestamp(text: str) -> int:
     """``yyyyMMddHHmmss`` in local time (Java ``UtilAll.parseDate``) -> epoch milliseconds."""
     return int(datetime.strptime(text, "%Y%m%d%H%M%S").timestamp() * 1000)
+
+
+#: Java's default ``consumeTimestamp``: half an hour before the consumer starts.
+DEFAULT_TIMESTAMP_AGO_MS = 30 * 60 * 1000
+
+
+def consume_timestamp_ms(value: str | int | None, now_ms: int) -> int:
+    """A consumer's ``consumeTimestamp`` setting -> epoch ms (None: 30 minutes before now)."""
+    if value is None:
+        return now_ms - DEFAULT_TIMESTAMP_AGO_MS
+    return value if isinstance(value, int) else parse_consume_timestamp(value)
 
 
 class RebalanceHost(Protocol):
