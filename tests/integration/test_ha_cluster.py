@@ -155,6 +155,20 @@ async def test_slaves_copy_their_masters_byte_for_byte(tmp_path: Path, role: str
             assert commitlog(tmp_path, slave)[: len(data)] == data
 
 
+async def lose_master_a(cluster: HACluster, root: Path) -> None:
+    """Kill master a with SIGKILL and delete its store, once its slave can serve TOPIC.
+
+    As with Java, a slave knows a topic once it copied its master's topic config (every
+    10 s): only then can it serve pulls of it.
+    """
+    topics = root / "broker-a-s" / "config" / "topics.json"
+    await wait_for(lambda: topics.exists() and TOPIC in topics.read_text(), 30)
+    master = cluster.brokers["broker-a"]
+    os.kill(master.pid, signal.SIGKILL)
+    master.wait_exit()
+    shutil.rmtree(root / "broker-a")
+
+
 async def test_sync_master_lost_its_acknowledged_messages_are_read_from_the_slave(
     tmp_path: Path,
 ) -> None:
@@ -165,14 +179,7 @@ async def test_sync_master_lost_its_acknowledged_messages_are_read_from_the_slav
             await admin.create_topic("DefaultCluster", TOPIC, 4)
             await producer.start()
             acked = await send_all(producer, 0, 2_000)
-            # As with Java, a slave knows a topic once it copied its master's topic config
-            # (every 10 s): only then can it serve pulls of it.
-            topics = tmp_path / "broker-a-s" / "config" / "topics.json"
-            await wait_for(lambda: topics.exists() and TOPIC in topics.read_text(), 30)
-            master = cluster.brokers["broker-a"]
-            os.kill(master.pid, signal.SIGKILL)
-            master.wait_exit()
-            shutil.rmtree(tmp_path / "broker-a")
+            await lose_master_a(cluster, tmp_path)
             more = await send_all(producer, 2_000, 500)  # go on, on master b
             assert len(more) == 500
             acked |= more
@@ -225,12 +232,7 @@ async def test_async_master_lost_only_its_unreplicated_tail(tmp_path: Path) -> N
             await admin.create_topic("DefaultCluster", TOPIC, 4)
             await producer.start()
             acked = await send_all(producer, 0, 5_000)
-            topics = tmp_path / "broker-a-s" / "config" / "topics.json"
-            await wait_for(lambda: topics.exists() and TOPIC in topics.read_text(), 30)
-            master = cluster.brokers["broker-a"]
-            os.kill(master.pid, signal.SIGKILL)
-            master.wait_exit()
-            shutil.rmtree(tmp_path / "broker-a")
+            await lose_master_a(cluster, tmp_path)
             acked |= await send_all(producer, 5_000, 500)
         finally:
             await producer.shutdown()
