@@ -3,8 +3,9 @@
 Mirrors 4.9's ``HAService`` (accept loop, ``push2SlaveMaxOffset``, ``isSlaveOK``),
 ``HAConnection`` (one read loop taking slave acks, one write loop streaming commitlog bytes)
 and ``GroupTransferService`` (the SYNC_MASTER wait), as the store's ``ReplicationGate``.
-Waits are futures resolved by acks, not polling. Owns the listening socket, every slave
-connection and all their tasks; ``stop`` closes them all.
+Waits are futures resolved by acks, not polling; their timeouts are one sweep timer (Java's
+GroupTransferService re-checks every second), not a timer per send. Owns the listening socket,
+every slave connection and all their tasks; ``stop`` closes them all.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 
 from pyrmq.common.service import TaskGroup
 from pyrmq.ha.codec import HAProtocolError, ReportDecoder, encode_frame_header, encode_heartbeat
+from pyrmq.ha.idle import IdleWatchdog
 from pyrmq.store.commitlog import CommitLog
 from pyrmq.store.config import MessageStoreConfig
 from pyrmq.store.message_store import MessageStore
@@ -27,7 +29,10 @@ log = logging.getLogger(__name__)
 
 #: Java's write thread waits this long for new data before looking again.
 IDLE_WAIT_S = 0.1
+#: How often expired SYNC waits get FLUSH_SLAVE_TIMEOUT (a timeout fires this late at most).
+SWEEP_INTERVAL_S = 0.05
 _READ_SIZE = 64 * 1024
+_Waiter = tuple[int, int, float, "asyncio.Future[PutMessageStatus]"]
 
 
 def start_offset(commitlog: CommitLog, requested: int, segment_size: int) -> int:
@@ -57,6 +62,8 @@ class HAConnection:
         self.slave_ack_offset = -1
         self._requested = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self._ticker: asyncio.TimerHandle | None = None
+        self._tick_s = IDLE_WAIT_S
         self._tasks = TaskGroup(f"ha-conn-{self.peer}")
 
     def wake(self) -> None:
@@ -88,15 +95,17 @@ class HAConnection:
 
     async def _read_acks(self) -> None:
         decoder = ReportDecoder()
-        idle_s = self._config.ha_housekeeping_interval / 1000
-        while True:
-            async with asyncio.timeout(idle_s):
+        with IdleWatchdog(self._config.ha_housekeeping_interval / 1000, self._writer) as watchdog:
+            while True:
                 data = await self._reader.read(_READ_SIZE)
-            if not data:
-                return
-            values = decoder.feed(data)
-            if values:
-                self._on_report(values[-1])
+                if not data:
+                    if watchdog.expired:
+                        raise TimeoutError("no report from the slave within haHousekeepingInterval")
+                    return
+                watchdog.touch()
+                values = decoder.feed(data)
+                if values:
+                    self._on_report(values[-1])
 
     def _on_report(self, offset: int) -> None:
         if offset > self._commitlog.max_offset():
@@ -123,17 +132,24 @@ class HAConnection:
         log.info("HA slave %s: transfer starts at %d", self.peer, next_offset)
         heartbeat_s = self._config.ha_send_heartbeat_interval / 1000
         last_write = time.monotonic()
-        while True:
-            sent = await self._send_chunk(next_offset)
-            if sent:
-                next_offset += sent
-                last_write = time.monotonic()
-                continue
-            if time.monotonic() - last_write >= heartbeat_s:
-                self._writer.write(encode_heartbeat(next_offset))
-                await self._writer.drain()
-                last_write = time.monotonic()
-            await self._idle_wait(min(IDLE_WAIT_S, heartbeat_s))
+        self._tick_s = min(IDLE_WAIT_S, heartbeat_s)
+        self._tick()
+        try:
+            while True:
+                sent = await self._send_chunk(next_offset)
+                if sent:
+                    next_offset += sent
+                    last_write = time.monotonic()
+                    continue
+                if time.monotonic() - last_write >= heartbeat_s:
+                    self._writer.write(encode_heartbeat(next_offset))
+                    await self._writer.drain()
+                    last_write = time.monotonic()
+                await self._wakeup.wait()  # an append, or the ticker
+                self._wakeup.clear()
+        finally:
+            if self._ticker is not None:
+                self._ticker.cancel()
 
     async def _send_chunk(self, offset: int) -> int:
         """Send up to one batch from ``offset`` (never past its segment); bytes sent."""
@@ -148,11 +164,10 @@ class HAConnection:
         await self._writer.drain()
         return len(body)
 
-    async def _idle_wait(self, timeout_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._wakeup.wait()
-        self._wakeup.clear()
+    def _tick(self) -> None:
+        """Wake the transfer loop every ``IDLE_WAIT_S`` (Java's timed wait; one timer in all)."""
+        self._wakeup.set()
+        self._ticker = asyncio.get_running_loop().call_later(self._tick_s, self._tick)
 
 
 class HAService:
@@ -170,8 +185,10 @@ class HAService:
         self.connections: set[HAConnection] = set()
         self._server: asyncio.Server | None = None
         self._tasks = TaskGroup("ha-service")
-        self._waiters: list[tuple[int, int, asyncio.Future[PutMessageStatus]]] = []
+        #: (offset, seq, deadline, future): SYNC sends waiting for a slave ack, by offset.
+        self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
+        self._sweep: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -192,10 +209,13 @@ class HAService:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        for _, _, fut in self._waiters:
+        for _, _, _, fut in self._waiters:
             if not fut.done():
                 fut.set_result(PutMessageStatus.SLAVE_NOT_AVAILABLE)
         self._waiters.clear()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = HAConnection(self, reader, writer)
@@ -217,7 +237,7 @@ class HAService:
             return
         self.push2slave_max_offset = offset
         while self._waiters and self._waiters[0][0] <= offset:
-            _, _, fut = heapq.heappop(self._waiters)
+            fut = heapq.heappop(self._waiters)[3]
             if not fut.done():
                 fut.set_result(PutMessageStatus.PUT_OK)
 
@@ -234,16 +254,27 @@ class HAService:
             return PutMessageStatus.SLAVE_NOT_AVAILABLE
         if self.push2slave_max_offset >= next_offset:
             return PutMessageStatus.PUT_OK
-        fut: asyncio.Future[PutMessageStatus] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (next_offset, next(self._seq), fut))
-        self.notify_append()
-        try:
-            async with asyncio.timeout(self.config.slave_timeout / 1000):
-                return await fut
-        except TimeoutError:
-            self._drop_waiter(fut)
-            return PutMessageStatus.FLUSH_SLAVE_TIMEOUT
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[PutMessageStatus] = loop.create_future()
+        deadline = loop.time() + self.config.slave_timeout / 1000
+        heapq.heappush(self._waiters, (next_offset, next(self._seq), deadline, fut))
+        if self._sweep is None:
+            self._sweep = loop.call_later(SWEEP_INTERVAL_S, self._expire_waiters)
+        return await fut
 
-    def _drop_waiter(self, fut: asyncio.Future[PutMessageStatus]) -> None:
-        self._waiters = [w for w in self._waiters if w[2] is not fut]
-        heapq.heapify(self._waiters)
+    def _expire_waiters(self) -> None:
+        """Answer FLUSH_SLAVE_TIMEOUT to every wait past its deadline; re-arm while any wait."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        kept: list[_Waiter] = []
+        for waiter in self._waiters:
+            fut = waiter[3]
+            if fut.done():
+                continue
+            if waiter[2] <= now:
+                fut.set_result(PutMessageStatus.FLUSH_SLAVE_TIMEOUT)
+            else:
+                kept.append(waiter)
+        heapq.heapify(kept)
+        self._waiters = kept
+        self._sweep = loop.call_later(SWEEP_INTERVAL_S, self._expire_waiters) if kept else None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from pyrmq.common.service import TaskGroup
 from pyrmq.ha.codec import Frame, FrameDecoder, HAProtocolError, encode_report
+from pyrmq.ha.idle import IdleWatchdog
 from pyrmq.store.config import MessageStoreConfig
 from pyrmq.store.message_store import MessageStore
 
@@ -117,15 +118,17 @@ class HAClient:
 
     async def _receive(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         decoder = FrameDecoder()
-        idle_s = self._config.ha_housekeeping_interval / 1000
-        while True:
-            async with asyncio.timeout(idle_s):
+        with IdleWatchdog(self._config.ha_housekeeping_interval / 1000, writer) as watchdog:
+            while True:
                 data = await reader.read(_READ_SIZE)
-            if not data:
-                return
-            for frame in decoder.feed(data):
-                self._apply(frame)
-            await self._report(writer, force=False)
+                if not data:
+                    if watchdog.expired:
+                        raise TimeoutError("nothing from the master within haHousekeepingInterval")
+                    return
+                watchdog.touch()
+                for frame in decoder.feed(data):
+                    self._apply(frame)
+                await self._report(writer, force=False)
 
     def _apply(self, frame: Frame) -> None:
         local_max = self._store.commitlog.max_offset()
