@@ -1,0 +1,1 @@
+"""DLedger: a Raft-replicated commitlog (openmessaging/dledger, RocketMQ's DLedgerCommitLog)."""
