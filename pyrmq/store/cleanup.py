@@ -129,6 +129,8 @@ class CleanupService:
         if not decision.delete:
             return 0
         self.manual_deletes_left = max(0, self.manual_deletes_left - 1)
+        if store.commitlog.self_managed:
+            return 0  # DLedger's files: its own retention, not built (docs/deployments-dledger.md)
         deleted = store.commitlog.mapped_file_queue.delete_expired_by_time(
             config.file_reserved_time * 3_600_000,
             # File ages compare with file mtimes, which the OS stamps in wall-clock time.

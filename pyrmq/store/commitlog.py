@@ -399,6 +399,9 @@ def _make_layout(topic: str, born_host: HostPort, store_host: HostPort) -> _Layo
 class CommitLog:
     """The commitlog of one store: segments under ``config.commit_log_path``."""
 
+    #: False here; True for a log whose owner flushes, recovers and cleans its files (DLedger).
+    self_managed = False
+
     def __init__(self, config: MessageStoreConfig, clock: Clock) -> None:
         self._config = config
         self._clock = clock
@@ -417,6 +420,14 @@ class CommitLog:
 
     def shutdown(self) -> None:
         self.mapped_file_queue.shutdown()
+
+    def flush_all(self) -> None:
+        """Flush every written byte (the final flush at shutdown)."""
+        while self.mapped_file_queue.flush(0):
+            pass
+
+    def has_data_files(self) -> bool:
+        return bool(self.mapped_file_queue.files)
 
     def set_topic_queue_table(self, table: dict[str, int]) -> None:
         """Install the queue offsets rebuilt from the consume queues after recovery."""
@@ -509,12 +520,17 @@ class CommitLog:
             return None
         return mapped, self.roll_next_file(phy), True
 
-    def _write(self, mapped: MappedFile, spill: bool, data: bytes, timestamp: int) -> None:
+    def _write(
+        self, mapped: MappedFile, phy: int, spill: bool, data: bytes, timestamp: int
+    ) -> int:
+        """Write one record placed at ``phy`` by ``_place``; the offset it landed at (``phy``;
+        a log that places records itself, as DLedger's, returns its own)."""
         if spill:
             self._fill_blank(mapped)
             mapped = self.mapped_file_queue.last_mapped_file()
         mapped.append(data)
         mapped.store_timestamp = timestamp
+        return phy
 
     def _fill_blank(self, mapped: MappedFile) -> None:
         """End a segment: [TOTALSIZE = free bytes][BLANK magic], the rest left as it is."""
@@ -589,7 +605,7 @@ class CommitLog:
             return AppendMessageResult(AppendMessageStatus.UNKNOWN_ERROR)
         msg.sys_flag, msg.store_timestamp = sys_flag, now
         record = b"".join((head, body, layout.topic_field, _I16.pack(len(props)), props))
-        self._write(mapped, spill, record, now)
+        phy = self._write(mapped, phy, spill, record, now)
         if consumable:
             self.topic_queue_table[key] = queue_offset + 1
         else:
@@ -636,7 +652,7 @@ class CommitLog:
             # All or nothing per segment: encode again for the next one (once a segment).
             encoded = cast(_EncodedBatch, entries.encode(phy))
         batch.store_timestamp = entries.store_timestamp
-        self._write(mapped, spill, b"".join(encoded.parts), entries.store_timestamp)
+        self._write(mapped, phy, spill, b"".join(encoded.parts), entries.store_timestamp)
         self.topic_queue_table[key] = entries.queue_offset + len(encoded.offsets)
         return AppendMessageResult(
             AppendMessageStatus.PUT_OK, phy, encoded.total,
@@ -670,6 +686,18 @@ class CommitLog:
                 break
             mapped, pos = files[index], 0
         return mapped.file_from_offset + pos
+
+    def recover(
+        self,
+        last_exit_ok: bool,
+        max_phy_offset_of_cq: int,
+        min_timestamp: int,
+        dispatch: Callable[[DispatchRequest], None],
+    ) -> int:
+        """Normal recovery after a clean exit, abnormal after a crash; the end of valid data."""
+        if last_exit_ok:
+            return self.recover_normally(max_phy_offset_of_cq)
+        return self.recover_abnormally(max_phy_offset_of_cq, min_timestamp, dispatch)
 
     def _truncate(self, process_offset: int) -> int:
         # Later segments go, the containing one is cut; flushed/committed follow.

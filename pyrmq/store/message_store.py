@@ -65,7 +65,11 @@ class MessageStore:
         config: MessageStoreConfig,
         clock: Clock | None = None,
         arrival_listener: MessageArrivingListener | None = None,
+        commitlog: CommitLog | None = None,
+        reput_class: type[ReputMessageService] = ReputMessageService,
     ) -> None:
+        """``commitlog``/``reput_class``: another log under the same store (DLedger's, whose
+        files it flushes, recovers and cleans itself: ``commitlog.self_managed``)."""
         self.config = config
         self.clock = clock or SystemClock()
         self.arrival_listener = arrival_listener
@@ -73,14 +77,14 @@ class MessageStore:
         #: called after every successful append (the HA master wakes its senders with it)
         self.append_listener: Callable[[], None] | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="store-flush")
-        self.commitlog = CommitLog(config, self.clock)
+        self.commitlog = commitlog if commitlog is not None else CommitLog(config, self.clock)
         self.consume_queues = ConsumeQueueTable(
             config.consume_queue_path, config.consume_queue_file_size
         )
         self.index_service = IndexService(config, self.clock)
         self.lock = ckpt.StoreLock(config.lock_path)
         self.checkpoint: ckpt.StoreCheckpoint | None = None
-        self.reput = ReputMessageService(
+        self.reput = reput_class(
             self.commitlog, self._dispatchers(), self._is_master, self._notify_arrival
         )
         self.cleanup = CleanupService(self)
@@ -116,18 +120,15 @@ class MessageStore:
     def _recover(self) -> None:
         max_phy_offset_of_cq = max(self.consume_queues.recover(), 0)
         assert self.checkpoint is not None
-        if self.last_exit_ok:
-            process_offset = self.commitlog.recover_normally(max_phy_offset_of_cq)
-        else:
-            min_timestamp = (
-                self.checkpoint.min_timestamp_index
-                if self.config.message_index_enable and self.config.message_index_safe
-                else self.checkpoint.min_timestamp
-            )
-            process_offset = self.commitlog.recover_abnormally(
-                max_phy_offset_of_cq, min_timestamp, self._dispatch
-            )
-        if not self.commitlog.mapped_file_queue.files:
+        min_timestamp = (
+            self.checkpoint.min_timestamp_index
+            if self.config.message_index_enable and self.config.message_index_safe
+            else self.checkpoint.min_timestamp
+        )
+        process_offset = self.commitlog.recover(
+            self.last_exit_ok, max_phy_offset_of_cq, min_timestamp, self._dispatch
+        )
+        if not self.commitlog.has_data_files():
             self.consume_queues.destroy_all()
         elif max_phy_offset_of_cq >= process_offset:
             self.consume_queues.truncate_all(process_offset)
@@ -151,7 +152,9 @@ class MessageStore:
 
     def _start_flush_services(self) -> None:
         queue = self.commitlog.mapped_file_queue
-        if self.config.flush_disk_type is FlushDiskType.SYNC_FLUSH:
+        if self.commitlog.self_managed:
+            pass  # DLedger flushes its own files
+        elif self.config.flush_disk_type is FlushDiskType.SYNC_FLUSH:
             self._group_commit = GroupCommitService(
                 queue, self.config, self.executor, self._set_physic_timestamp
             )
@@ -189,8 +192,7 @@ class MessageStore:
         self._close()
 
     def _final_flush(self) -> None:
-        while self.commitlog.mapped_file_queue.flush(0):
-            pass
+        self.commitlog.flush_all()
         self._set_physic_timestamp(self.commitlog.mapped_file_queue.store_timestamp)
         self._flush_consume_queues(0)
         self.index_service.flush()
@@ -198,7 +200,7 @@ class MessageStore:
         self.checkpoint.flush()
 
     def _close(self) -> None:
-        self.commitlog.mapped_file_queue.shutdown()
+        self.commitlog.shutdown()
         self.consume_queues.close()
         self.index_service.close()
         if self.checkpoint is not None:
