@@ -429,6 +429,10 @@ class CommitLog:
     def has_data_files(self) -> bool:
         return bool(self.mapped_file_queue.files)
 
+    def writable(self) -> bool:
+        """Whether puts may append now (a DLedger log: only on a leader not handing over)."""
+        return True
+
     def set_topic_queue_table(self, table: dict[str, int]) -> None:
         """Install the queue offsets rebuilt from the consume queues after recovery."""
         self.topic_queue_table = table
@@ -506,7 +510,7 @@ class CommitLog:
             layout = self._layouts[key] = made
         return layout
 
-    def _place(self, length: int) -> tuple[MappedFile, int, bool] | None:
+    def _place(self, length: int) -> tuple[MappedFile | None, int, bool] | None:
         """(file, physical offset, needs a BLANK first) for ``length`` bytes of records.
 
         Nothing is written yet, so an encoding error later leaves the log untouched. None when
@@ -521,10 +525,11 @@ class CommitLog:
         return mapped, self.roll_next_file(phy), True
 
     def _write(
-        self, mapped: MappedFile, phy: int, spill: bool, data: bytes, timestamp: int
+        self, mapped: MappedFile | None, phy: int, spill: bool, data: bytes, timestamp: int
     ) -> int:
         """Write one record placed at ``phy`` by ``_place``; the offset it landed at (``phy``;
         a log that places records itself, as DLedger's, returns its own)."""
+        assert mapped is not None
         if spill:
             self._fill_blank(mapped)
             mapped = self.mapped_file_queue.last_mapped_file()
@@ -626,22 +631,12 @@ class CommitLog:
         ``put_message``; a malformed batch body or a transactional batch → UNKNOWN_ERROR (the
         caller refuses the latter with ``check_messages`` first, as MESSAGE_ILLEGAL).
         """
-        if batch.sys_flag & TRANSACTION_ROLLBACK_TYPE:
-            return AppendMessageResult(AppendMessageStatus.UNKNOWN_ERROR)
-        batch_props = batch.properties_string.encode()
-        if len(batch_props) > MAX_PROPERTIES_LENGTH:
-            return AppendMessageResult(AppendMessageStatus.PROPERTIES_SIZE_EXCEEDED)
-        if len(batch.body) > self._config.max_message_size:
-            return AppendMessageResult(AppendMessageStatus.MESSAGE_SIZE_EXCEEDED)
-        layout = self._layout(batch.topic, batch.born_host, batch.store_host)
-        if not isinstance(layout, _Layout):
-            return AppendMessageResult(layout)
-        key = f"{batch.topic}-{batch.queue_id}"
-        entries = _BatchEntries(
-            layout, batch, batch_props, self._clock.now_ms(), self.topic_queue_table.get(key, 0)
-        )
-        mapped = self.mapped_file_queue.last_mapped_file()
-        encoded = entries.encode(mapped.file_from_offset + mapped.wrote_position)
+        prepared = self._batch_entries(batch)
+        if isinstance(prepared, AppendMessageResult):
+            return prepared
+        entries, key = prepared
+        tail = self.mapped_file_queue.last_mapped_file()
+        encoded = entries.encode(tail.file_from_offset + tail.wrote_position)
         if isinstance(encoded, AppendMessageStatus):
             return AppendMessageResult(encoded)
         place = self._place(encoded.total)
@@ -656,9 +651,29 @@ class CommitLog:
         self.topic_queue_table[key] = entries.queue_offset + len(encoded.offsets)
         return AppendMessageResult(
             AppendMessageStatus.PUT_OK, phy, encoded.total,
-            ",".join([f"{layout.id_prefix}{offset:016X}" for offset in encoded.offsets]),
+            ",".join([f"{entries.layout.id_prefix}{offset:016X}" for offset in encoded.offsets]),
             entries.store_timestamp, entries.queue_offset, len(encoded.offsets),
         )  # fmt: skip
+
+    def _batch_entries(
+        self, batch: MessageExtBatch
+    ) -> tuple[_BatchEntries, str] | AppendMessageResult:
+        """A batch's checks; its entries (encodable at any offset) and its queue key."""
+        if batch.sys_flag & TRANSACTION_ROLLBACK_TYPE:
+            return AppendMessageResult(AppendMessageStatus.UNKNOWN_ERROR)
+        batch_props = batch.properties_string.encode()
+        if len(batch_props) > MAX_PROPERTIES_LENGTH:
+            return AppendMessageResult(AppendMessageStatus.PROPERTIES_SIZE_EXCEEDED)
+        if len(batch.body) > self._config.max_message_size:
+            return AppendMessageResult(AppendMessageStatus.MESSAGE_SIZE_EXCEEDED)
+        layout = self._layout(batch.topic, batch.born_host, batch.store_host)
+        if not isinstance(layout, _Layout):
+            return AppendMessageResult(layout)
+        key = f"{batch.topic}-{batch.queue_id}"
+        entries = _BatchEntries(
+            layout, batch, batch_props, self._clock.now_ms(), self.topic_queue_table.get(key, 0)
+        )
+        return entries, key
 
     # ------------------------------------------------------------------ recovery
 

@@ -294,6 +294,8 @@ class MessageStore:
             return PutMessageStatus.SERVICE_NOT_AVAILABLE
         if self.disk_full:
             return PutMessageStatus.SERVICE_NOT_AVAILABLE
+        if not self.commitlog.writable():
+            return PutMessageStatus.SERVICE_NOT_AVAILABLE
         return None
 
     async def put_message(self, msg: MessageExtBrokerInner) -> PutMessageResult:
