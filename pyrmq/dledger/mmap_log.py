@@ -76,6 +76,10 @@ _SCRUB_CHUNK = 1 << 20
 _ZEROS = bytes(_SCRUB_CHUNK)
 
 
+#: How many of the newest entries are kept in memory as written (see ``_recent``).
+RECENT_ENTRIES = 32_768
+
+
 class LogCorruptionError(ValueError):
     """The files cannot be recovered without losing more than a torn tail (check by hand)."""
 
@@ -122,6 +126,10 @@ class MmapLogStore:
         self._closed = False
         #: flush may run on an executor thread; truncation unmaps files, so they take turns.
         self._flush_lock = threading.RLock()
+        #: The newest entries as written (index -> entry, pos -> index): replication and the
+        #: reput read what was just appended, so they skip the decode and the CRC check.
+        self._recent: dict[int, Entry] = {}
+        self._recent_pos: dict[int, int] = {}
         self._closing = False
 
     @classmethod
@@ -252,11 +260,28 @@ class MmapLogStore:
             raise LogCorruptionError(f"entry {entry.index}: data log at {where}, not {entry.pos}")
         mapped.append(data)
         self._append_index_unit(index_unit_of(entry))
+        self._remember(entry)
         self._end_index = entry.index
         self._end_term = entry.term
         if self._begin_index == -1:
             self._begin_index = entry.index
         return entry
+
+    def _remember(self, entry: Entry) -> None:
+        self._recent[entry.index] = entry
+        self._recent_pos[entry.pos] = entry.index
+        if len(self._recent) > RECENT_ENTRIES:
+            oldest = self._recent.pop(next(iter(self._recent)))
+            self._recent_pos.pop(oldest.pos, None)
+
+    def clear_recent(self) -> None:
+        """Drop the in-memory copies: reads go to the files (and their checks) again."""
+        self._recent.clear()
+        self._recent_pos.clear()
+
+    def _forget_after(self, index: int) -> None:
+        for dropped in [i for i in self._recent if i > index]:
+            self._recent_pos.pop(self._recent.pop(dropped).pos, None)
 
     def _append_index_unit(self, unit: IndexUnit) -> None:
         offset = unit.index * INDEX_UNIT_SIZE
@@ -273,6 +298,9 @@ class MmapLogStore:
         (magic, pos, size, index, term) and body-CRC-checked; ``IndexError`` out of range."""
         if not self._begin_index <= index <= self._end_index or index < 0:
             raise IndexError(f"index {index} outside [{self._begin_index}, {self._end_index}]")
+        recent = self._recent.get(index)
+        if recent is not None:
+            return recent
         unit = self._read_unit(index)
         entry = self.entry_at_pos(unit.pos)
         _check_unit_matches(unit, entry)
@@ -315,6 +343,12 @@ class MmapLogStore:
 
         Reads the live log: stop iterating before truncating it."""
         while pos < self.data_max_pos:
+            index = self._recent_pos.get(pos)
+            if index is not None:
+                entry = self._recent[index]
+                yield entry
+                pos += entry.size
+                continue
             mapped = self._data.find_mapped_file_by_offset(pos)
             if mapped is None:
                 return
@@ -345,6 +379,7 @@ class MmapLogStore:
             # msync first: the queues' flushed marks jump to the cut, so nothing before it would
             # ever be flushed by a later ``flush`` (DLedger's reviseDataFileListFlushedWhere).
             self.flush()
+            self._forget_after(index)
             self._cut(index, cut_pos)
 
     def _cut(self, index: int, cut_pos: int) -> None:

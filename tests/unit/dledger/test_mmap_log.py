@@ -287,6 +287,7 @@ def test_entry_at_pos(store: MmapLogStore) -> None:
 
 def test_get_cross_checks_data_and_index(store: MmapLogStore, base: Path) -> None:
     entries = [store.append_leader(1, body(i)) for i in range(3)]
+    store.clear_recent()  # the newest entries are served as written: make get read the files
     data = base / "data" / name(0)
     index = base / "index" / name(0)
     with data.open("r+b") as f:  # flip a body byte of entry 1 (the page is shared with the map)
@@ -300,6 +301,19 @@ def test_get_cross_checks_data_and_index(store: MmapLogStore, base: Path) -> Non
     with pytest.raises(EntryDecodeError, match="term"):
         store.get(2)
     assert store.get(0) == entries[0]
+
+
+def test_the_newest_entries_are_served_as_written(store: MmapLogStore, base: Path) -> None:
+    entries = [store.append_leader(1, body(i)) for i in range(3)]
+    assert [store.get(i) for i in range(3)] == entries
+    assert list(store.entries_from(entries[1].pos)) == entries[1:]
+    store.truncate_after(0)
+    with pytest.raises(IndexError):
+        store.get(1)
+    again = store.append_leader(2, b"other")
+    assert store.get(1) == again and list(store.entries_from(again.pos)) == [again]
+    store.clear_recent()
+    assert store.get(1) == again and store.get(0) == entries[0]
 
 
 def test_close_is_idempotent_and_final(base: Path) -> None:
