@@ -39,6 +39,10 @@ from pyrmq.broker.transaction import (
 from pyrmq.common.clock import Clock, SystemClock
 from pyrmq.common.constants import MASTER_ID
 from pyrmq.common.service import PeriodicTask, TaskGroup
+from pyrmq.dledger.node import DLedgerNode
+from pyrmq.dledger.peers import follower_broker_id
+from pyrmq.dledger.raft import Role
+from pyrmq.dledger.store import build_dledger_store
 from pyrmq.ha.master import HAService
 from pyrmq.ha.slave import HAClient
 from pyrmq.remoting.client import RemotingClient
@@ -58,6 +62,8 @@ REGISTER_INITIAL_DELAY_S = 10.0
 CHANNEL_SCAN_INTERVAL_S = 10.0
 #: How long shutdown waits for requests in flight (a send waiting for its flush, say).
 SHUTDOWN_GRACE_S = 5.0
+#: How often a new DLedger leader checks that its log is committed and dispatched.
+MASTER_CATCH_UP_POLL_S = 0.01
 
 
 class BrokerController:
@@ -81,7 +87,11 @@ class BrokerController:
         self.consumer_manager = ConsumerManager(self.clock, self._notify_consumer_ids_changed)
         self.producer_manager = ProducerManager(self.clock)
         self.rebalance_lock_manager = RebalanceLockManager()
-        self.message_store = MessageStore(store_config, self.clock, self._message_arriving)
+        self.dledger: DLedgerNode | None = None
+        if store_config.enable_d_leger_commit_log:
+            self.message_store = self._build_dledger_store()
+        else:
+            self.message_store = MessageStore(store_config, self.clock, self._message_arriving)
         self.schedule_message_service = ScheduleMessageService(
             self.message_store,
             store_config,
@@ -109,7 +119,10 @@ class BrokerController:
         #: the master's remoting address, for a slave (from its registration)
         self.master_addr: str | None = None
         self.slave_synchronize = SlaveSynchronize(self, lambda: self.master_addr)
-        if store_config.broker_role is BrokerRole.SLAVE:
+        self._role_task: asyncio.Task[None] | None = None
+        if self.dledger is not None:
+            pass  # DLedger replicates the log itself; no classic HA
+        elif store_config.broker_role is BrokerRole.SLAVE:
             self.ha_client = HAClient(self.message_store, self._master_ha_addr, store_config)
         else:
             # 4.x: the HA port is listenPort + 1 (an OS-chosen remoting port: OS-chosen too).
@@ -169,6 +182,8 @@ class BrokerController:
 
     async def start(self) -> None:
         await self.message_store.start()
+        if self.dledger is not None:
+            await self.dledger.start()
         self.schedule_message_service.start()
         await self.server.start()
         if self.broker_config.listen_port == 0:  # the OS chose: advertise what it chose
@@ -180,8 +195,8 @@ class BrokerController:
         self.topic_config_manager.on_change = self._topics_changed
         self.long_polling.start()
         self._start_periodic()
-        if self.store_config.broker_role is not BrokerRole.SLAVE:
-            self.transactional_message_check_service.start()
+        if self.store_config.broker_role is not BrokerRole.SLAVE or self.dledger is not None:
+            self.transactional_message_check_service.start()  # it skips rounds on a slave
         await self.register_broker_all()
         if self.ha_client is not None:  # after registering: the NameServer names our master
             self.ha_client.start()
@@ -207,11 +222,9 @@ class BrokerController:
                 CHANNEL_SCAN_INTERVAL_S,
             ),
         ]
-        if self.store_config.broker_role is BrokerRole.SLAVE:
+        if self.store_config.broker_role is BrokerRole.SLAVE or self.dledger is not None:
             self._periodic.append(
-                PeriodicTask(
-                    "slave-synchronize", self.slave_synchronize.sync_all, SYNC_INTERVAL_S, 3.0
-                )
+                PeriodicTask("slave-synchronize", self._sync_from_master, SYNC_INTERVAL_S, 3.0)
             )
         for task in self._periodic:
             task.start()
@@ -232,12 +245,69 @@ class BrokerController:
         self.topic_config_manager.persist()
         self.subscription_group_manager.persist()
         await self.schedule_message_service.stop()
+        if self._role_task is not None:
+            self._role_task.cancel()
+        if self.dledger is not None:
+            await self.dledger.stop()
         if self.ha_client is not None:
             await self.ha_client.stop()
         if self.ha_service is not None:
             await self.ha_service.stop()
         await self.message_store.shutdown()
         await self.remoting_client.close()
+
+    async def _sync_from_master(self) -> None:
+        if self.store_config.broker_role is BrokerRole.SLAVE:  # DLedger: changes at run time
+            await self.slave_synchronize.sync_all()
+
+    # ------------------------------------------------------------------ DLedger
+
+    def _build_dledger_store(self) -> MessageStore:
+        """The store over a DLedger log (store.md §7); the role follows leadership."""
+        store, node = build_dledger_store(self.store_config, self.clock, self._message_arriving)
+        node.role_listeners.append(self._on_dledger_role)
+        self.dledger = node
+        # Java starts at brokerId -1 and waits for the election; a follower's id until then.
+        self.store_config.broker_role = BrokerRole.SLAVE
+        self.broker_config.broker_id = follower_broker_id(node.self_id)
+        return store
+
+    def _on_dledger_role(self, role: Role, term: int, leader_id: str | None) -> None:
+        """DLedgerRoleChangeHandler: a leader becomes master once caught up; others slaves."""
+        if self._role_task is not None:
+            self._role_task.cancel()
+            self._role_task = None
+        if role is Role.LEADER:
+            self._role_task = self._tasks.spawn(self._become_master(term), "dledger-master")
+        elif self.store_config.broker_role is not BrokerRole.SLAVE:
+            self._change_to_slave()
+
+    def _change_to_slave(self) -> None:
+        assert self.dledger is not None
+        self.store_config.broker_role = BrokerRole.SLAVE
+        self.broker_config.broker_id = follower_broker_id(self.dledger.self_id)
+        log.info("DLedger: now a slave (brokerId %d)", self.broker_config.broker_id)
+        if self.started:
+            self._tasks.spawn(self.register_broker_all(), "register-broker-now")
+
+    async def _become_master(self, term: int) -> None:
+        """Wait until every entry is committed and dispatched (Java polls every 100 ms), then
+        take queue offsets from the consume queues and register as brokerId 0."""
+        node, store = self.dledger, self.message_store
+        assert node is not None and node.raft is not None
+        while True:
+            raft = node.raft
+            if raft.role is not Role.LEADER or raft.term != term:
+                return
+            store.reput.do_reput()
+            if raft.commit_index == node.log.end_index and store.reput.behind() <= 0:
+                break
+            await asyncio.sleep(MASTER_CATCH_UP_POLL_S)
+        store.commitlog.set_topic_queue_table(store.consume_queues.queue_offset_table())
+        self.store_config.broker_role = BrokerRole.SYNC_MASTER
+        self.broker_config.broker_id = MASTER_ID
+        log.info("DLedger: leader of term %d is now the master", term)
+        await self.register_broker_all()
 
     # ------------------------------------------------------------------ NameServer
 

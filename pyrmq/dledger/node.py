@@ -1,0 +1,236 @@
+"""DLedgerNode: the asyncio shell around the Raft core — timers, peer sockets, waits.
+
+Mirrors what DLedger's ``DLedgerServer`` wires together (``DLedgerLeaderElector``'s timers,
+``DLedgerRpcNettyService``, ``DLedgerEntryPusher``'s quorum-ack futures): a ticker calls
+``RaftNode.tick``, the ``PeerTransport`` feeds ``RaftNode.step``, and every message the core
+returns is sent. The core persists term, vote and entries before it returns, so sending after
+the call keeps "persist before reply". After each call the shell compares role, leader and
+commit index with what it saw last and tells its listeners: role changes (the broker switches
+master/slave) and commit advances (the store's reput, and the sends waiting for a quorum).
+
+Owns the transport, the ticker, the flusher and the waiters; ``stop`` ends them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import random
+import time
+from collections.abc import Callable
+
+from pyrmq.common.service import PeriodicTask
+from pyrmq.dledger.log_store import AppendHook, Entry, TermStore
+from pyrmq.dledger.messages import Message, decode, encode
+from pyrmq.dledger.mmap_log import MmapLogStore
+from pyrmq.dledger.raft import NotLeaderError, RaftConfig, RaftNode, Role
+from pyrmq.dledger.transport import PeerTransport
+from pyrmq.store.results import PutMessageStatus
+
+log = logging.getLogger(__name__)
+
+#: How often the core's clock advances (its timers are 100s of ms, so 20 ms is fine-grained).
+TICK_S = 0.02
+#: DLedger flushes data and index files every 10 ms; an mmap write already survives a
+#: process kill, so this only bounds what an OS crash could lose.
+FLUSH_S = 0.2
+#: DLedger writes its checkpoint (endIndex, committedIndex) every 3 s.
+CHECKPOINT_S = 3.0
+#: DLedger's maxWaitAckTimeMs: a send not committed by then is answered OS_PAGECACHE_BUSY.
+MAX_WAIT_ACK_S = 2.5
+_SWEEP_S = 0.05
+
+RoleListener = Callable[[Role, int, str | None], None]
+_Waiter = tuple[int, int, float, "asyncio.Future[PutMessageStatus]"]
+
+
+class DLedgerNode:
+    """One member of a DLedger group: the Raft core, its log, and its peer connections."""
+
+    def __init__(
+        self,
+        self_id: str,
+        peers: dict[str, tuple[str, int]],
+        log_store: MmapLogStore,
+        terms: TermStore,
+        config: RaftConfig,
+        rng: random.Random | None = None,
+        group: str = "",
+    ) -> None:
+        self.self_id = self_id
+        self.peers = peers
+        self.log = log_store
+        self._terms = terms
+        self._config = config
+        self._rng = rng or random.Random()
+        self.transport = PeerTransport(self_id, peers, self._on_payload, group=group)
+        self.raft: RaftNode | None = None
+        self.role_listeners: list[RoleListener] = []
+        self.commit_listeners: list[Callable[[], None]] = []
+        self._seen: tuple[Role, int, str | None] | None = None
+        self._seen_commit = -1
+        self._waiters: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._sweep: asyncio.TimerHandle | None = None
+        self._ticker = PeriodicTask("dledger-tick", self._tick, TICK_S)
+        self._flusher = PeriodicTask("dledger-flush", self._flush, FLUSH_S, FLUSH_S)
+        self._checkpointer = PeriodicTask(
+            "dledger-checkpoint", self.log.flush_checkpoint, CHECKPOINT_S, CHECKPOINT_S
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.transport.start()
+        self.raft = RaftNode(
+            self.self_id,
+            list(self.peers),
+            self.log,
+            self._terms,
+            self._config,
+            self._rng,
+            self._now_ms(),
+        )
+        self._seen_commit = self.raft.commit_index
+        self._observe()
+        self._ticker.start()
+        self._flusher.start()
+        self._checkpointer.start()
+        log.info("DLedger node %s started, peers %s", self.self_id, self.peers)
+
+    async def stop(self) -> None:
+        await self._ticker.stop()
+        await self._flusher.stop()
+        await self._checkpointer.stop()
+        await self.transport.stop()
+        self._fail_waiters(PutMessageStatus.SERVICE_NOT_AVAILABLE)
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        self.log.flush()
+        self.log.flush_checkpoint()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def role(self) -> Role:
+        return self.raft.role if self.raft is not None else Role.FOLLOWER
+
+    @property
+    def leader_id(self) -> str | None:
+        return self.raft.leader_id if self.raft is not None else None
+
+    def can_propose(self) -> bool:
+        return self.raft is not None and self.raft.role is Role.LEADER
+
+    # ------------------------------------------------------------------ core calls
+
+    @staticmethod
+    def _now_ms() -> int:
+        # The core only needs a monotonic clock in ms; this is cheaper than the loop's time().
+        return int(time.monotonic() * 1000)
+
+    def _tick(self) -> None:
+        if self.raft is not None:
+            self._send(self.raft.tick(self._now_ms()))
+
+    def _on_payload(self, src: str, payload: bytes) -> None:
+        if self.raft is None:
+            return
+        try:
+            msg = decode(payload)
+        except ValueError as exc:
+            log.warning("DLedger: bad message from %s: %s", src, exc)
+            return
+        if msg.src != src:
+            log.warning("DLedger: %s sent a message signed %s; dropped", src, msg.src)
+            return
+        self._send(self.raft.step(msg, self._now_ms()))
+
+    def propose(self, body: bytes, hook: AppendHook | None = None) -> Entry:
+        """Append ``body`` as leader and start replicating it; NotLeaderError otherwise."""
+        if self.raft is None:
+            raise NotLeaderError(None)
+        entry, out = self.raft.propose(body, self._now_ms(), hook)
+        self._send(out)
+        return entry
+
+    def transfer_leadership(self, target: str) -> None:
+        if self.raft is not None:
+            self._send(self.raft.transfer_leadership(target, self._now_ms()))
+
+    def _send(self, out: list[Message]) -> None:
+        for msg in out:
+            self.transport.send(msg.dst, encode(msg))
+        self._observe()
+
+    def _observe(self) -> None:
+        raft = self.raft
+        if raft is None:
+            return
+        if raft.commit_index != self._seen_commit:
+            self._seen_commit = raft.commit_index
+            self._resolve_waiters()
+            for listener in self.commit_listeners:
+                listener()
+        state = (raft.role, raft.term, raft.leader_id)
+        if state != self._seen:
+            previous, self._seen = self._seen, state
+            log.info("DLedger %s: %s term %d leader %s", self.self_id, *state)
+            if previous is not None and previous[0] is Role.LEADER and state[0] is not Role.LEADER:
+                self._fail_waiters(PutMessageStatus.OS_PAGECACHE_BUSY)
+            for role_listener in self.role_listeners:
+                role_listener(*state)
+
+    async def _flush(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.log.flush)
+
+    # ------------------------------------------------------------------ quorum waits
+
+    async def wait_replicated(self, next_offset: int) -> PutMessageStatus:
+        """The store's ReplicationGate: PUT_OK once the log is committed up to ``next_offset``.
+
+        Not committed within DLedger's maxWaitAckTimeMs, or leadership lost meanwhile:
+        OS_PAGECACHE_BUSY (RocketMQ's mapping of WAIT_QUORUM_ACK_TIMEOUT).
+        """
+        if self.log.committed_pos >= next_offset:
+            return PutMessageStatus.PUT_OK
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[PutMessageStatus] = loop.create_future()
+        heapq.heappush(
+            self._waiters, (next_offset, next(self._seq), loop.time() + MAX_WAIT_ACK_S, fut)
+        )
+        if self._sweep is None:
+            self._sweep = loop.call_later(_SWEEP_S, self._expire_waiters)
+        return await fut
+
+    def _resolve_waiters(self) -> None:
+        committed = self.log.committed_pos
+        while self._waiters and self._waiters[0][0] <= committed:
+            fut = heapq.heappop(self._waiters)[3]
+            if not fut.done():
+                fut.set_result(PutMessageStatus.PUT_OK)
+
+    def _fail_waiters(self, status: PutMessageStatus) -> None:
+        for waiter in self._waiters:
+            if not waiter[3].done():
+                waiter[3].set_result(status)
+        self._waiters.clear()
+
+    def _expire_waiters(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        kept: list[_Waiter] = []
+        for waiter in self._waiters:
+            fut = waiter[3]
+            if fut.done():
+                continue
+            if waiter[2] <= now:
+                fut.set_result(PutMessageStatus.OS_PAGECACHE_BUSY)
+            else:
+                kept.append(waiter)
+        heapq.heapify(kept)
+        self._waiters = kept
+        self._sweep = loop.call_later(_SWEEP_S, self._expire_waiters) if kept else None
