@@ -25,7 +25,9 @@ from pyrmq.store.results import GetMessageStatus, PutMessageStatus
 from tests.integration.test_e2e import wait_for
 from tests.support.store_writer import TOPIC, message
 
-FAST = RaftConfig(heartbeat_interval_ms=50, election_timeout_min_ms=300, election_timeout_max_ms=600)
+FAST = RaftConfig(
+    heartbeat_interval_ms=50, election_timeout_min_ms=300, election_timeout_max_ms=600
+)
 IDS = ("n0", "n1", "n2")
 
 
