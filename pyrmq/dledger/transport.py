@@ -18,14 +18,15 @@ the link to the peer is not connected, or while more than ``max_queued_bytes`` w
 written to it. Each link connects on its first ``send`` and then keeps itself connected,
 retrying with a backoff of ``backoff_min_s`` doubling to ``backoff_max_s``.
 
-Efficiency. Frames sent during one turn of the event loop are written to the socket together
-at the end of that turn (one ``writelines``), not one syscall per message. Reading, frames are
-cut from the received chunk directly; only an incomplete tail is buffered, and each payload is
-copied once, into the ``bytes`` handed to ``on_message``.
+Efficiency. Frames sent to a peer during one turn of the event loop are written together by one
+callback at the start of the next (one ``writelines``), not one syscall per message. Reading,
+frames are cut from the received chunk directly and each payload is copied once, into the
+``bytes`` handed to ``on_message``; only a frame that spans chunks is buffered (one more copy).
 
 Port 0. A transport may listen on port 0; ``address`` gives the bound one after ``start``.
 Peers whose port is not known yet may be given with port 0 (or left out) and filled in
-later with ``set_peer_address``; nothing is sent to a peer at port 0.
+later with ``set_peer_address``; nothing is sent to a peer at port 0, and a hello from a peer
+not in the map yet is refused (its link retries until the map names it).
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Largest payload accepted or sent: DLedger's own bound on a request is 4 MiB of entries per
-#: batch push, and RocketMQ messages are at most 4 MiB; 64 MiB leaves room for both.
+#: Largest payload accepted or sent. A RocketMQ message is at most 4 MiB (maxMessageSize) and a
+#: DLedger batch push bundles a few KiB of entries; 64 MiB is far above both, and still stops a
+#: garbage length word from making a reader buffer gigabytes.
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 #: Bytes allowed to wait for one peer's socket before messages to it are dropped.
 MAX_QUEUED_BYTES = 64 * 1024 * 1024
