@@ -1,0 +1,321 @@
+"""The tutorial's DLedger deployment as processes: a NameServer and a group of three brokers.
+
+Each broker runs through ``bin/mqbroker`` on its own loopback "host" with fixed DLedger ports.
+The master is whoever registers brokerId 0 for the group's brokerName; it is killed with
+SIGKILL under load, ten times in a row, and restarted each time; every send the producer saw
+acknowledged must be consumable afterwards, each at one queue position, and after each heal
+the three DLedger logs are identical byte for byte. A partition test puts a TCP proxy on every
+directed peer link, cuts the master off, and checks that the majority elects a new master and
+that no log diverges after the heal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pyrmq.client import ConsumeStatus, Message, MessageExt, Producer, PushConsumer, SendStatus
+from pyrmq.client.admin import Admin
+from pyrmq.common.constants import MASTER_ID
+from tests.integration.test_e2e import wait_for
+from tests.support.processes import ServerProcess, write_properties
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.cluster
+
+TOPIC = "RaftTopic"
+GROUP = "RaftNode00"
+HOSTS = {"n0": "127.0.0.1", "n1": "127.0.0.2", "n2": "127.0.0.3"}
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DLedgerCluster:
+    root: Path
+    namesrv: ServerProcess | None = None
+    brokers: dict[str, ServerProcess] = field(default_factory=dict)
+    dledger_ports: dict[str, int] = field(default_factory=dict)
+    #: node -> peer -> (host, port) that node dials for that peer (a proxy, or the peer itself)
+    views: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
+    starts: int = 0
+
+    @property
+    def namesrv_addr(self) -> str:
+        assert self.namesrv is not None
+        return self.namesrv.addr
+
+    def peers_text(self, node: str) -> str:
+        view = self.views.get(node, {})
+        parts = []
+        for peer, host in HOSTS.items():
+            addr = view.get(peer, (host, self.dledger_ports[peer]))
+            parts.append(f"{peer}-{addr[0]}:{addr[1]}")
+        return ";".join(parts)
+
+    def start_broker(self, node: str) -> None:
+        conf = write_properties(
+            self.root / f"broker-{node}.properties",
+            brokerClusterName="RaftCluster",
+            brokerName=GROUP,
+            brokerIP1=HOSTS[node],
+            listenPort=0,
+            namesrvAddr=self.namesrv_addr,
+            storePathRootDir=self.root / node,
+            mappedFileSizeCommitLog=4 * 1024 * 1024,
+            maxHashSlotNum=100_000,
+            maxIndexNum=400_000,
+            defaultTopicQueueNums=4,
+            enableDLegerCommitLog="true",
+            dLegerGroup=GROUP,
+            dLegerPeers=self.peers_text(node),
+            dLegerSelfId=node,
+        )
+        self.starts += 1
+        run = self.root / f"run-{node}-{self.starts}"
+        self.brokers[node] = ServerProcess("mqbroker", ["-c", str(conf)], run).wait_ready()
+
+    def kill(self, node: str) -> None:
+        broker = self.brokers[node]
+        os.kill(broker.pid, signal.SIGKILL)
+        broker.wait_exit()
+        broker.stop()  # closes its log file; the process is gone already
+
+    def data(self, node: str) -> bytes:
+        directory = self.root / node / f"dledger-{node}" / "data"
+        if not directory.exists():
+            return b""
+        return b"".join(p.read_bytes() for p in sorted(directory.iterdir())).rstrip(b"\0")
+
+    def logs_identical(self) -> bool:
+        first, *rest = (self.data(node) for node in HOSTS)
+        return bool(first) and all(other == first for other in rest)
+
+    def stop_all(self) -> None:
+        for process in [*self.brokers.values(), *([self.namesrv] if self.namesrv else [])]:
+            process.stop()
+
+
+@contextmanager
+def dledger_cluster(root: Path, proxied: bool = False) -> Iterator[tuple[DLedgerCluster, dict]]:
+    cluster = DLedgerCluster(root)
+    proxies: dict[tuple[str, str], TcpProxy] = {}
+    try:
+        conf = write_properties(
+            root / "namesrv.properties",
+            listenPort=0,
+            bindAddress="127.0.0.1",
+            kvConfigPath=root / "kv.json",
+        )
+        cluster.namesrv = ServerProcess("mqnamesrv", ["-c", str(conf)], root / "ns").wait_ready()
+        cluster.dledger_ports = {node: free_port(host) for node, host in HOSTS.items()}
+        if proxied:
+            for src in HOSTS:
+                for dst, host in HOSTS.items():
+                    if src != dst:
+                        proxy = TcpProxy(host, cluster.dledger_ports[dst])
+                        proxies[(src, dst)] = proxy
+                        cluster.views.setdefault(src, {})[dst] = ("127.0.0.1", proxy.start())
+        for node in HOSTS:
+            cluster.start_broker(node)
+        yield cluster, proxies
+    finally:
+        cluster.stop_all()
+        for proxy in proxies.values():
+            proxy.stop()
+
+
+async def current_master(admin: Admin, cluster: DLedgerCluster) -> str | None:
+    """The node registered as brokerId 0 (the NameServer's view), if any."""
+    try:
+        info = await admin.cluster_info()
+    except Exception:  # noqa: BLE001 - no answer yet counts as no master
+        return None
+    data = info.broker_addr_table.get(GROUP)
+    addr = data.broker_addrs.get(MASTER_ID) if data is not None else None
+    if addr is None:
+        return None
+    for node, broker in cluster.brokers.items():
+        if broker.addr == addr and broker.proc.poll() is None:
+            return node
+    return None
+
+
+async def wait_master(admin: Admin, cluster: DLedgerCluster, not_: str | None = None) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        node = await current_master(admin, cluster)
+        if node is not None and node != not_:
+            return node
+        await asyncio.sleep(0.05)
+    raise AssertionError("no master within 30 s")
+
+
+@dataclass
+class Load:
+    """Sends unique bodies, 8 in flight, no client retries, while ``running`` is set."""
+
+    producer: Producer
+    running: asyncio.Event = field(default_factory=asyncio.Event)
+    acked: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    sent: int = 0
+    stopped: bool = False
+
+    async def run(self) -> None:
+        workers = [asyncio.create_task(self._worker(w)) for w in range(8)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+
+    async def _worker(self, worker: int) -> None:
+        while not self.stopped:
+            await self.running.wait()
+            self.sent += 1
+            body = f"w{worker}-{self.sent}".encode()
+            try:
+                result = await self.producer.send(Message(TOPIC, body))
+            except Exception:  # noqa: BLE001 - not acknowledged; the next one goes on
+                await asyncio.sleep(0.05)
+                continue
+            if result.send_status is SendStatus.SEND_OK:
+                self.acked[body] = (result.message_queue.queue_id, result.queue_offset)
+
+
+async def consume_all(cluster: DLedgerCluster, expected: set[bytes]) -> list[MessageExt]:
+    seen: list[MessageExt] = []
+    bodies: set[bytes] = set()
+    consumer = PushConsumer(
+        f"check-{time.monotonic_ns()}",
+        cluster.namesrv_addr,
+        consume_from_where="CONSUME_FROM_FIRST_OFFSET",
+    )
+    consumer.subscribe(TOPIC, "*")
+
+    def listener(msgs: list[MessageExt]) -> ConsumeStatus:
+        seen.extend(msgs)
+        bodies.update(m.body for m in msgs)
+        return ConsumeStatus.CONSUME_SUCCESS
+
+    consumer.register_listener(listener)
+    try:
+        await consumer.start()
+        await wait_for(lambda: expected <= bodies, 90)
+    finally:
+        await consumer.shutdown()
+    return seen
+
+
+def assert_one_position_each(seen: list[MessageExt], acked: dict[bytes, tuple[int, int]]) -> None:
+    positions: dict[bytes, set[tuple[int, int]]] = {}
+    for msg in seen:
+        positions.setdefault(msg.body, set()).add((msg.queue_id, msg.queue_offset))
+    for body, where in acked.items():
+        assert positions.get(body) == {where}, (body, where, positions.get(body))
+    duplicated = {body: where for body, where in positions.items() if len(where) > 1}
+    assert not duplicated
+
+
+async def wait_topic_everywhere(cluster: DLedgerCluster) -> None:
+    def known() -> bool:
+        for node in HOSTS:
+            topics = cluster.root / node / "config" / "topics.json"
+            if not topics.exists() or TOPIC not in topics.read_text():
+                return False
+        return True
+
+    await wait_for(known, 40)
+
+
+@pytest.mark.timeout(400)
+async def test_killing_the_master_ten_times_loses_no_acknowledged_message(
+    tmp_path: Path,
+) -> None:
+    with dledger_cluster(tmp_path) as (cluster, _):
+        admin = Admin(cluster.namesrv_addr)
+        producer = Producer(
+            "raft-pg", cluster.namesrv_addr, retry_times_when_send_failed=0, send_timeout_s=2.0
+        )
+        load = Load(producer)
+        try:
+            master = await wait_master(admin, cluster)
+            await admin.create_topic("RaftCluster", TOPIC, 4)
+            await producer.start()
+            await wait_topic_everywhere(cluster)
+            runner = asyncio.create_task(load.run())
+            load.running.set()
+            for _ in range(10):
+                await wait_for(lambda: len(load.acked) > 0, 30)
+                await asyncio.sleep(0.5)
+                cluster.kill(master)
+                master_before = master
+                master = await wait_master(admin, cluster, not_=master_before)
+                cluster.start_broker(master_before)
+                load.running.clear()
+                await wait_for(cluster.logs_identical, 30)
+                load.running.set()
+            load.stopped = True
+            load.running.set()
+            await runner
+        finally:
+            load.stopped = True
+            load.running.set()
+            await producer.shutdown()
+            await admin.close()
+        assert len(load.acked) > 100
+        seen = await consume_all(cluster, set(load.acked))
+        assert_one_position_each(seen, load.acked)
+
+
+@pytest.mark.timeout(200)
+async def test_a_partitioned_master_is_replaced_and_no_log_diverges(tmp_path: Path) -> None:
+    with dledger_cluster(tmp_path, proxied=True) as (cluster, proxies):
+        admin = Admin(cluster.namesrv_addr)
+        producer = Producer(
+            "raft-pg", cluster.namesrv_addr, retry_times_when_send_failed=0, send_timeout_s=2.0
+        )
+        load = Load(producer)
+        try:
+            master = await wait_master(admin, cluster)
+            await admin.create_topic("RaftCluster", TOPIC, 4)
+            await producer.start()
+            await wait_topic_everywhere(cluster)
+            runner = asyncio.create_task(load.run())
+            load.running.set()
+            await wait_for(lambda: len(load.acked) > 50, 30)
+            for (src, dst), proxy in proxies.items():
+                if master in (src, dst):
+                    proxy.block()
+            new_master = await wait_master(admin, cluster, not_=master)
+            assert new_master != master
+            # The isolated old master acknowledges nothing from now on.
+            acked_before = dict(load.acked)
+            await wait_for(lambda: len(load.acked) > len(acked_before) + 50, 30)
+            for proxy in proxies.values():
+                proxy.heal()
+            load.running.clear()
+            await wait_for(cluster.logs_identical, 30)
+            load.stopped = True
+            load.running.set()
+            await runner
+        finally:
+            load.stopped = True
+            load.running.set()
+            await producer.shutdown()
+            await admin.close()
+        seen = await consume_all(cluster, set(load.acked))
+        assert_one_position_each(seen, load.acked)
