@@ -178,7 +178,7 @@ class DLedgerNode:
         state = (raft.role, raft.term, raft.leader_id)
         if state != self._seen:
             previous, self._seen = self._seen, state
-            log.info("DLedger %s: %s term %d leader %s", self.self_id, *state)
+            log.info("DLedger %s: %s term %d leader %s", self.self_id, raft.role.name, *state[1:])
             if previous is not None and previous[0] is Role.LEADER and state[0] is not Role.LEADER:
                 self._fail_waiters(PutMessageStatus.OS_PAGECACHE_BUSY)
             for role_listener in self.role_listeners:
