@@ -76,6 +76,10 @@ class DLedgerCommitLog(CommitLog):
         super().flush_all()
         self.log.flush()
 
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.log.close()  # flushes data, index and checkpoint; the node must be stopped first
+
     def has_data_files(self) -> bool:
         return self.log.data_max_pos > self.log.data_min_pos
 

@@ -31,8 +31,9 @@ from pyrmq.store.results import PutMessageStatus
 
 log = logging.getLogger(__name__)
 
-#: How often the core's clock advances (its timers are 100s of ms, so 20 ms is fine-grained).
-TICK_S = 0.02
+#: How often the core's clock advances: its timers are 100s of ms, and a coarse tick would
+#: also line up two followers' election timeouts (a split vote costs another timeout).
+TICK_S = 0.01
 #: DLedger flushes data and index files every 10 ms; an mmap write already survives a
 #: process kill, so this only bounds what an OS crash could lose.
 FLUSH_S = 0.2

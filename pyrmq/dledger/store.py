@@ -23,6 +23,11 @@ from pyrmq.store.config import MessageStoreConfig
 from pyrmq.store.message_store import MessageStore
 from pyrmq.store.ports import MessageArrivingListener
 
+#: pyrmq's Raft timers for brokers (DLedger's defaults: 2 s heartbeats, 6 s before an election;
+#: issue #7 asks for failover under 3 s). A follower stands after 0.8-1.6 s without a leader.
+HEARTBEAT_INTERVAL_MS = 150
+ELECTION_TIMEOUT_MS = (800, 1600)
+
 
 def dledger_base_dir(config: MessageStoreConfig) -> Path:
     self_id = config.d_leger_self_id or ""
@@ -42,7 +47,12 @@ def build_dledger_store(
     base = dledger_base_dir(config)
     log_store = MmapLogStore.open(base, config.mapped_file_size_commit_log)
     if raft_config is None:
-        raft_config = RaftConfig(preferred_leader_id=config.preferred_leader_id or None)
+        raft_config = RaftConfig(
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            election_timeout_min_ms=ELECTION_TIMEOUT_MS[0],
+            election_timeout_max_ms=ELECTION_TIMEOUT_MS[1],
+            preferred_leader_id=config.preferred_leader_id or None,
+        )
     node = DLedgerNode(
         self_id,
         peers,

@@ -282,6 +282,41 @@ async def test_killing_the_master_ten_times_loses_no_acknowledged_message(
 
 
 @pytest.mark.timeout(200)
+async def test_a_graceful_stop_and_restart_of_the_whole_group_keeps_every_message(
+    tmp_path: Path,
+) -> None:
+    with dledger_cluster(tmp_path) as (cluster, _):
+        admin = Admin(cluster.namesrv_addr)
+        producer = Producer("raft-pg", cluster.namesrv_addr)
+        acked: set[bytes] = set()
+        try:
+            await wait_master(admin, cluster)
+            await admin.create_topic("RaftCluster", TOPIC, 4)
+            await producer.start()
+            # Followers learn topics from the master every 10 s (SlaveSynchronize), as in
+            # RocketMQ: whichever leads after the restart must know the topic.
+            await wait_topic_everywhere(cluster)
+            for i in range(200):
+                result = await producer.send(Message(TOPIC, f"g{i}".encode()))
+                assert result.send_status is SendStatus.SEND_OK
+                acked.add(f"g{i}".encode())
+            await wait_for(cluster.logs_identical, 30)
+            for node, broker in cluster.brokers.items():
+                broker.stop()  # SIGTERM, as sh bin/mqshutdown broker sends
+                assert broker.proc.returncode == 0, (node, broker.output()[-2000:])
+            before = {node: cluster.data(node) for node in HOSTS}
+            for node in HOSTS:
+                cluster.start_broker(node)
+            await wait_master(admin, cluster)
+            await wait_for(lambda: all(cluster.data(n).startswith(before[n]) for n in HOSTS), 30)
+        finally:
+            await producer.shutdown()
+            await admin.close()
+        seen = await consume_all(cluster, acked)
+        assert acked <= {m.body for m in seen}
+
+
+@pytest.mark.timeout(200)
 async def test_a_partitioned_master_is_replaced_and_no_log_diverges(tmp_path: Path) -> None:
     with dledger_cluster(tmp_path, proxied=True) as (cluster, proxies):
         admin = Admin(cluster.namesrv_addr)
