@@ -171,6 +171,8 @@ class Load:
     producer: Producer
     running: asyncio.Event = field(default_factory=asyncio.Event)
     acked: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    #: (loop time the send started, "host:port" of the broker that stored it) per ack
+    stored_by: list[tuple[float, str]] = field(default_factory=list)
     sent: int = 0
     stopped: bool = False
 
@@ -187,6 +189,7 @@ class Load:
             await self.running.wait()
             self.sent += 1
             body = f"w{worker}-{self.sent}".encode()
+            started = time.monotonic()
             try:
                 result = await self.producer.send(Message(TOPIC, body))
             except Exception:  # noqa: BLE001 - not acknowledged; the next one goes on
@@ -194,6 +197,13 @@ class Load:
                 continue
             if result.send_status is SendStatus.SEND_OK:
                 self.acked[body] = (result.message_queue.queue_id, result.queue_offset)
+                self.stored_by.append((started, store_host(result.offset_msg_id)))
+
+
+def store_host(offset_msg_id: str) -> str:
+    """The ``host:port`` in an offset msgId (its first 16 hex digits): the storing broker."""
+    raw = bytes.fromhex(offset_msg_id[:16])
+    return f"{socket.inet_ntoa(raw[:4])}:{int.from_bytes(raw[4:], 'big')}"
 
 
 async def consume_all(cluster: DLedgerCluster, expected: set[bytes]) -> list[MessageExt]:
@@ -332,14 +342,20 @@ async def test_a_partitioned_master_is_replaced_and_no_log_diverges(tmp_path: Pa
             runner = asyncio.create_task(load.run())
             load.running.set()
             await wait_for(lambda: len(load.acked) > 50, 30)
+            cut_at = time.monotonic()
             for (src, dst), proxy in proxies.items():
                 if master in (src, dst):
                     proxy.block()
             new_master = await wait_master(admin, cluster, not_=master)
             assert new_master != master
-            # The isolated old master acknowledges nothing from now on.
             acked_before = dict(load.acked)
             await wait_for(lambda: len(load.acked) > len(acked_before) + 50, 30)
+            # Cut off, the old master can commit nothing: no send begun after the cut was
+            # acknowledged by it, and the new master acknowledges what goes on.
+            old_addr = cluster.brokers[master].addr
+            after_cut = [host for started, host in load.stored_by if started > cut_at]
+            assert old_addr not in after_cut
+            assert cluster.brokers[new_master].addr in after_cut
             for proxy in proxies.values():
                 proxy.heal()
             load.running.clear()
