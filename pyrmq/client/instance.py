@@ -259,7 +259,7 @@ class ClientInstance:
             log.info("route of %s changed: %s", topic, route)
         self.route_table[topic] = route
         known = {addr for addrs in self.broker_addr_table.values() for addr in addrs.values()}
-        self._rebuild_broker_addr_table()
+        self._rebuild_broker_addr_table(route)
         now = {addr for addrs in self.broker_addr_table.values() for addr in addrs.values()}
         if self.consumers and now - known:
             # A broker we never told about our consumers: heartbeat it now, so pulls and the
@@ -271,10 +271,12 @@ class ClientInstance:
         for consumer in list(self.consumers.values()):
             consumer.update_subscribe_info(topic, queues)
 
-    def _rebuild_broker_addr_table(self) -> None:
-        # Brokers gone from every route are forgotten (Java cleanOfflineBroker).
+    def _rebuild_broker_addr_table(self, latest: TopicRouteData | None = None) -> None:
+        # Brokers gone from every route are forgotten (Java cleanOfflineBroker); the route
+        # fetched last says where a broker name's ids are now (Java puts each route's broker
+        # data as it arrives): another topic's older route must not bring back a dead master.
         table: dict[str, dict[int, str]] = {}
-        for route in self.route_table.values():
+        for route in [*self.route_table.values(), *([latest] if latest is not None else [])]:
             table.update(broker_addrs(route))
         self.broker_addr_table = table
 

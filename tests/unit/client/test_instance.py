@@ -97,6 +97,20 @@ async def test_subscribe_addr_falls_back_to_a_slave(namesrv: FakeNamesrv) -> Non
     await instance.shutdown()
 
 
+async def test_the_route_fetched_last_names_a_brokers_addresses(namesrv: FakeNamesrv) -> None:
+    # A DLedger failover: T's fresh route names the new master; %RETRY%g's older route still
+    # names the dead one, and must not bring it back whatever the table's order.
+    instance = ClientInstance(namesrv.addr, "i")
+    old = TopicRouteData(broker_datas=[BrokerData("C", "b", {0: "dead:1", 2: "n1:1", 3: "n2:1"})])
+    new = TopicRouteData(broker_datas=[BrokerData("C", "b", {0: "n2:1", 2: "n1:1"})])
+    instance.apply_route("T", old)
+    instance.apply_route("%RETRY%g", old)
+    instance.apply_route("T", new)
+    assert instance.subscribe_addr("b", 0) == ("n2:1", 0)
+    assert instance.master_addr("b") == "n2:1"
+    await instance.shutdown()
+
+
 async def test_heartbeats_masters_only_without_consumers(
     namesrv: FakeNamesrv, broker_a: FakeBroker, broker_b: FakeBroker
 ) -> None:
