@@ -25,6 +25,7 @@ import pytest
 
 from pyrmq.client import ConsumeStatus, Message, MessageExt, Producer, PushConsumer, SendStatus
 from pyrmq.client.admin import Admin
+from pyrmq.client.config import ClientConfig
 from pyrmq.common.constants import MASTER_ID
 from tests.integration.test_e2e import wait_for
 from tests.support.processes import ServerProcess, write_properties
@@ -289,6 +290,58 @@ async def test_killing_the_master_ten_times_loses_no_acknowledged_message(
         assert len(load.acked) > 100
         seen = await consume_all(cluster, set(load.acked))
         assert_one_position_each(seen, load.acked)
+
+
+@pytest.mark.timeout(200)
+async def test_a_running_consumer_follows_the_new_master(tmp_path: Path) -> None:
+    """Pulls to the dead master fail; the consumer then looks the route up at once (its
+    periodic route poll is set to an hour here, so nothing else could explain it)."""
+    hour = ClientConfig(poll_name_server_interval_s=3600.0)
+    with dledger_cluster(tmp_path) as (cluster, _):
+        admin = Admin(cluster.namesrv_addr)
+        producer = Producer("raft-pg", cluster.namesrv_addr, client_config=hour)
+        consumer = PushConsumer(
+            "live",
+            cluster.namesrv_addr,
+            consume_from_where="CONSUME_FROM_FIRST_OFFSET",
+            client_config=hour,
+            instance_name="live-consumer",
+        )
+        got: set[bytes] = set()
+
+        def listener(msgs: list[MessageExt]) -> ConsumeStatus:
+            got.update(m.body for m in msgs)
+            return ConsumeStatus.CONSUME_SUCCESS
+
+        consumer.subscribe(TOPIC, "*")
+        consumer.register_listener(listener)
+        try:
+            master = await wait_master(admin, cluster)
+            await admin.create_topic("RaftCluster", TOPIC, 4)
+            await producer.start()
+            await wait_topic_everywhere(cluster)
+            await consumer.start()
+            before = {f"before-{i}".encode() for i in range(20)}
+            for body in before:
+                await producer.send(Message(TOPIC, body))
+            await wait_for(lambda: before <= got, 30)
+            cluster.kill(master)
+            await wait_master(admin, cluster, not_=master)
+            after: set[bytes] = set()
+            while len(after) < 20:
+                body = f"after-{len(after)}".encode()
+                try:
+                    result = await producer.send(Message(TOPIC, body))
+                except Exception:  # noqa: BLE001 - the failover is under way
+                    await asyncio.sleep(0.1)
+                    continue
+                if result.send_status is SendStatus.SEND_OK:
+                    after.add(body)
+            await wait_for(lambda: after <= got, 60)
+        finally:
+            await consumer.shutdown()
+            await producer.shutdown()
+            await admin.close()
 
 
 @pytest.mark.timeout(200)

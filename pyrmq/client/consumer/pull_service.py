@@ -139,6 +139,10 @@ class PushPullService:
                     # The broker does not know our subscription (it restarted, or expired us):
                     # tell it now rather than at the next 30 s heartbeat.
                     self._instance.request_heartbeat()
+                if isinstance(exc, RemotingError) and not isinstance(exc, MQResponseError):
+                    # The broker is unreachable (gone, or a DLedger master replaced): look the
+                    # route up now rather than at the next 30 s poll, as the producer does.
+                    self._instance.request_route_refresh(mq.topic)
                 await asyncio.sleep(FLOW_CONTROL_RETRY_S if flow else self.pull_retry_delay_s)
                 continue
             if pq.dropped:
