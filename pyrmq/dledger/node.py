@@ -124,7 +124,9 @@ class DLedgerNode:
         return self.raft.leader_id if self.raft is not None else None
 
     def can_propose(self) -> bool:
-        return self.raft is not None and self.raft.role is Role.LEADER
+        """A leader not handing over (a handover refuses proposals with NotLeaderError)."""
+        raft = self.raft
+        return raft is not None and raft.role is Role.LEADER and raft.transfer_target is None
 
     # ------------------------------------------------------------------ core calls
 

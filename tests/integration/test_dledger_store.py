@@ -149,3 +149,22 @@ async def test_three_members_replicate_dispatch_and_survive_the_leader(tmp_path:
         for member in rest.values():
             await wait_for(lambda m=member: m.store.get_max_offset_in_queue(TOPIC, 3) == 26, 10)
         await asyncio.sleep(0)
+
+
+async def test_a_leader_handing_over_refuses_puts_and_the_target_takes_them(
+    tmp_path: Path,
+) -> None:
+    async with group(tmp_path) as members:
+        leader = await leader_of(members)
+        await put_range(leader, 0, 8)
+        target = next(m for m in members.values() if m is not leader)
+        await wait_for(lambda: target.node.log.end_index == leader.node.log.end_index, 10)
+        leader.node.transfer_leadership(target.node.self_id)
+        refused = await leader.store.put_message(message(100))
+        assert refused.status is PutMessageStatus.SERVICE_NOT_AVAILABLE
+        await wait_for(lambda: target.node.role is Role.LEADER, 10)
+        await wait_for(lambda: target.store.reput.behind() <= 0, 10)
+        target.store.commitlog.set_topic_queue_table(
+            target.store.consume_queues.queue_offset_table()
+        )
+        assert await put_range(target, 8, 4) == [2] * 4
