@@ -14,8 +14,6 @@ Owns the transport, the ticker, the flusher and the waiters; ``stop`` ends them 
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import random
 import time
@@ -27,6 +25,7 @@ from pyrmq.dledger.messages import Message, decode, encode
 from pyrmq.dledger.mmap_log import MmapLogStore
 from pyrmq.dledger.raft import NotLeaderError, RaftConfig, RaftNode, Role
 from pyrmq.dledger.transport import PeerTransport
+from pyrmq.store.offset_waiters import OffsetWaiters
 from pyrmq.store.results import PutMessageStatus
 
 log = logging.getLogger(__name__)
@@ -41,10 +40,8 @@ FLUSH_S = 0.2
 CHECKPOINT_S = 3.0
 #: DLedger's maxWaitAckTimeMs: a send not committed by then is answered OS_PAGECACHE_BUSY.
 MAX_WAIT_ACK_S = 2.5
-_SWEEP_S = 0.05
 
 RoleListener = Callable[[Role, int, str | None], None]
-_Waiter = tuple[int, int, float, "asyncio.Future[PutMessageStatus]"]
 
 
 class DLedgerNode:
@@ -72,9 +69,8 @@ class DLedgerNode:
         self.commit_listeners: list[Callable[[], None]] = []
         self._seen: tuple[Role, int, str | None] | None = None
         self._seen_commit = -1
-        self._waiters: list[_Waiter] = []
-        self._seq = itertools.count()
-        self._sweep: asyncio.TimerHandle | None = None
+        #: Sends waiting for their entry's commit; OS_PAGECACHE_BUSY after maxWaitAckTimeMs.
+        self._waiters = OffsetWaiters(MAX_WAIT_ACK_S, PutMessageStatus.OS_PAGECACHE_BUSY)
         self._ticker = PeriodicTask("dledger-tick", self._tick, TICK_S)
         self._flusher = PeriodicTask("dledger-flush", self._flush, FLUSH_S, FLUSH_S)
         self._checkpointer = PeriodicTask(
@@ -106,10 +102,7 @@ class DLedgerNode:
         await self._flusher.stop()
         await self._checkpointer.stop()
         await self.transport.stop()
-        self._fail_waiters(PutMessageStatus.SERVICE_NOT_AVAILABLE)
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
+        self._waiters.fail_all(PutMessageStatus.SERVICE_NOT_AVAILABLE)
         self.log.flush()
         self.log.flush_checkpoint()
 
@@ -175,7 +168,7 @@ class DLedgerNode:
             return
         if raft.commit_index != self._seen_commit:
             self._seen_commit = raft.commit_index
-            self._resolve_waiters()
+            self._waiters.release(self.log.committed_pos)
             for listener in self.commit_listeners:
                 listener()
         state = (raft.role, raft.term, raft.leader_id)
@@ -183,7 +176,7 @@ class DLedgerNode:
             previous, self._seen = self._seen, state
             log.info("DLedger %s: %s term %d leader %s", self.self_id, raft.role.name, *state[1:])
             if previous is not None and previous[0] is Role.LEADER and state[0] is not Role.LEADER:
-                self._fail_waiters(PutMessageStatus.OS_PAGECACHE_BUSY)
+                self._waiters.fail_all(PutMessageStatus.OS_PAGECACHE_BUSY)
             for role_listener in self.role_listeners:
                 role_listener(*state)
 
@@ -200,40 +193,4 @@ class DLedgerNode:
         """
         if self.log.committed_pos >= next_offset:
             return PutMessageStatus.PUT_OK
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[PutMessageStatus] = loop.create_future()
-        heapq.heappush(
-            self._waiters, (next_offset, next(self._seq), loop.time() + MAX_WAIT_ACK_S, fut)
-        )
-        if self._sweep is None:
-            self._sweep = loop.call_later(_SWEEP_S, self._expire_waiters)
-        return await fut
-
-    def _resolve_waiters(self) -> None:
-        committed = self.log.committed_pos
-        while self._waiters and self._waiters[0][0] <= committed:
-            fut = heapq.heappop(self._waiters)[3]
-            if not fut.done():
-                fut.set_result(PutMessageStatus.PUT_OK)
-
-    def _fail_waiters(self, status: PutMessageStatus) -> None:
-        for waiter in self._waiters:
-            if not waiter[3].done():
-                waiter[3].set_result(status)
-        self._waiters.clear()
-
-    def _expire_waiters(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        kept: list[_Waiter] = []
-        for waiter in self._waiters:
-            fut = waiter[3]
-            if fut.done():
-                continue
-            if waiter[2] <= now:
-                fut.set_result(PutMessageStatus.OS_PAGECACHE_BUSY)
-            else:
-                kept.append(waiter)
-        heapq.heapify(kept)
-        self._waiters = kept
-        self._sweep = loop.call_later(_SWEEP_S, self._expire_waiters) if kept else None
+        return await self._waiters.wait(next_offset)

@@ -3,17 +3,14 @@
 Mirrors 4.9's ``HAService`` (accept loop, ``push2SlaveMaxOffset``, ``isSlaveOK``),
 ``HAConnection`` (one read loop taking slave acks, one write loop streaming commitlog bytes)
 and ``GroupTransferService`` (the SYNC_MASTER wait), as the store's ``ReplicationGate``.
-Waits are futures resolved by acks, not polling; their timeouts are one sweep timer (Java's
-GroupTransferService re-checks every second), not a timer per send. Owns the listening socket,
-every slave connection and all their tasks; ``stop`` closes them all.
+Waits are ``store.offset_waiters.OffsetWaiters`` released by acks, not polling. Owns the
+listening socket, every slave connection and all their tasks; ``stop`` closes them all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 import time
 
@@ -23,6 +20,7 @@ from pyrmq.ha.idle import IdleWatchdog
 from pyrmq.store.commitlog import CommitLog
 from pyrmq.store.config import MessageStoreConfig
 from pyrmq.store.message_store import MessageStore
+from pyrmq.store.offset_waiters import OffsetWaiters
 from pyrmq.store.results import PutMessageStatus
 
 log = logging.getLogger(__name__)
@@ -33,10 +31,7 @@ IDLE_WAIT_S = 0.1
 #: messages, so there are fewer frames and acks (both sides spend CPU per frame), at the cost
 #: of up to 1 ms more for a SYNC send (Java's transfer thread also batches, by its 100 ms waits).
 TRANSFER_COALESCE_S = 0.001
-#: How often expired SYNC waits get FLUSH_SLAVE_TIMEOUT (a timeout fires this late at most).
-SWEEP_INTERVAL_S = 0.05
 _READ_SIZE = 64 * 1024
-_Waiter = tuple[int, int, float, "asyncio.Future[PutMessageStatus]"]
 
 
 def start_offset(commitlog: CommitLog, requested: int, segment_size: int) -> int:
@@ -190,10 +185,10 @@ class HAService:
         self.connections: set[HAConnection] = set()
         self._server: asyncio.Server | None = None
         self._tasks = TaskGroup("ha-service")
-        #: (offset, seq, deadline, future): SYNC sends waiting for a slave ack, by offset.
-        self._waiters: list[_Waiter] = []
-        self._seq = itertools.count()
-        self._sweep: asyncio.TimerHandle | None = None
+        #: SYNC sends waiting for a slave ack; FLUSH_SLAVE_TIMEOUT after ``slaveTimeout``.
+        self._waiters = OffsetWaiters(
+            config.slave_timeout / 1000, PutMessageStatus.FLUSH_SLAVE_TIMEOUT
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -214,13 +209,7 @@ class HAService:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        for _, _, _, fut in self._waiters:
-            if not fut.done():
-                fut.set_result(PutMessageStatus.SLAVE_NOT_AVAILABLE)
-        self._waiters.clear()
-        if self._sweep is not None:
-            self._sweep.cancel()
-            self._sweep = None
+        self._waiters.fail_all(PutMessageStatus.SLAVE_NOT_AVAILABLE)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = HAConnection(self, reader, writer)
@@ -241,10 +230,7 @@ class HAService:
         if offset <= self.push2slave_max_offset:
             return
         self.push2slave_max_offset = offset
-        while self._waiters and self._waiters[0][0] <= offset:
-            fut = heapq.heappop(self._waiters)[3]
-            if not fut.done():
-                fut.set_result(PutMessageStatus.PUT_OK)
+        self._waiters.release(offset)
 
     # ------------------------------------------------------------------ ReplicationGate
 
@@ -259,27 +245,4 @@ class HAService:
             return PutMessageStatus.SLAVE_NOT_AVAILABLE
         if self.push2slave_max_offset >= next_offset:
             return PutMessageStatus.PUT_OK
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[PutMessageStatus] = loop.create_future()
-        deadline = loop.time() + self.config.slave_timeout / 1000
-        heapq.heappush(self._waiters, (next_offset, next(self._seq), deadline, fut))
-        if self._sweep is None:
-            self._sweep = loop.call_later(SWEEP_INTERVAL_S, self._expire_waiters)
-        return await fut
-
-    def _expire_waiters(self) -> None:
-        """Answer FLUSH_SLAVE_TIMEOUT to every wait past its deadline; re-arm while any wait."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        kept: list[_Waiter] = []
-        for waiter in self._waiters:
-            fut = waiter[3]
-            if fut.done():
-                continue
-            if waiter[2] <= now:
-                fut.set_result(PutMessageStatus.FLUSH_SLAVE_TIMEOUT)
-            else:
-                kept.append(waiter)
-        heapq.heapify(kept)
-        self._waiters = kept
-        self._sweep = loop.call_later(SWEEP_INTERVAL_S, self._expire_waiters) if kept else None
+        return await self._waiters.wait(next_offset)
