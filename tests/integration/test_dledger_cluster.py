@@ -16,8 +16,8 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -252,26 +252,52 @@ async def wait_topic_everywhere(cluster: DLedgerCluster) -> None:
     await wait_for(known, 40)
 
 
+async def ready_topic(admin: Admin, cluster: DLedgerCluster, producer: Producer) -> str:
+    """Wait for a master, create TOPIC there, start ``producer``, and wait until every node
+    knows the topic; the master's node."""
+    master = await wait_master(admin, cluster)
+    await admin.create_topic("RaftCluster", TOPIC, 4)
+    await producer.start()
+    await wait_topic_everywhere(cluster)
+    return master
+
+
+@asynccontextmanager
+async def under_load(cluster: DLedgerCluster) -> AsyncIterator[tuple[Admin, Load, str]]:
+    """TOPIC ready and a running Load (no client retries); the load is stopped and drained,
+    and the clients closed, on the way out. Yields the admin, the load and the master."""
+    admin = Admin(cluster.namesrv_addr)
+    producer = Producer(
+        "raft-pg", cluster.namesrv_addr, retry_times_when_send_failed=0, send_timeout_s=2.0
+    )
+    load = Load(producer)
+    runner: asyncio.Task[None] | None = None
+    try:
+        master = await ready_topic(admin, cluster, producer)
+        runner = asyncio.create_task(load.run())
+        load.running.set()
+        yield admin, load, master
+    finally:
+        load.stopped = True
+        load.running.set()
+        if runner is not None:
+            await runner
+        await producer.shutdown()
+        await admin.close()
+
+
 @pytest.mark.timeout(400)
 async def test_killing_the_master_ten_times_loses_no_acknowledged_message(
     tmp_path: Path,
 ) -> None:
     with dledger_cluster(tmp_path) as (cluster, _):
-        admin = Admin(cluster.namesrv_addr)
-        producer = Producer(
-            "raft-pg", cluster.namesrv_addr, retry_times_when_send_failed=0, send_timeout_s=2.0
-        )
-        load = Load(producer)
-        try:
-            master = await wait_master(admin, cluster)
-            await admin.create_topic("RaftCluster", TOPIC, 4)
-            await producer.start()
-            await wait_topic_everywhere(cluster)
-            runner = asyncio.create_task(load.run())
-            load.running.set()
+        async with under_load(cluster) as (admin, load, master):
+            acked_at_kill = 0
             for _ in range(10):
-                await wait_for(lambda: len(load.acked) > 0, 30)
+                # More sends were acknowledged since the last kill: each kill comes under load.
+                await wait_for(lambda n=acked_at_kill: len(load.acked) > n, 30)
                 await asyncio.sleep(0.5)
+                acked_at_kill = len(load.acked)
                 cluster.kill(master)
                 master_before = master
                 master = await wait_master(admin, cluster, not_=master_before)
@@ -279,14 +305,6 @@ async def test_killing_the_master_ten_times_loses_no_acknowledged_message(
                 load.running.clear()
                 await wait_for(cluster.logs_identical, 30)
                 load.running.set()
-            load.stopped = True
-            load.running.set()
-            await runner
-        finally:
-            load.stopped = True
-            load.running.set()
-            await producer.shutdown()
-            await admin.close()
         assert len(load.acked) > 100
         seen = await consume_all(cluster, set(load.acked))
         assert_one_position_each(seen, load.acked)
@@ -316,10 +334,7 @@ async def test_a_running_consumer_follows_the_new_master(tmp_path: Path) -> None
         consumer.subscribe(TOPIC, "*")
         consumer.register_listener(listener)
         try:
-            master = await wait_master(admin, cluster)
-            await admin.create_topic("RaftCluster", TOPIC, 4)
-            await producer.start()
-            await wait_topic_everywhere(cluster)
+            master = await ready_topic(admin, cluster, producer)
             await consumer.start()
             before = {f"before-{i}".encode() for i in range(20)}
             for body in before:
@@ -353,12 +368,9 @@ async def test_a_graceful_stop_and_restart_of_the_whole_group_keeps_every_messag
         producer = Producer("raft-pg", cluster.namesrv_addr)
         acked: set[bytes] = set()
         try:
-            await wait_master(admin, cluster)
-            await admin.create_topic("RaftCluster", TOPIC, 4)
-            await producer.start()
             # Followers learn topics from the master every 10 s (SlaveSynchronize), as in
             # RocketMQ: whichever leads after the restart must know the topic.
-            await wait_topic_everywhere(cluster)
+            await ready_topic(admin, cluster, producer)
             for i in range(200):
                 result = await producer.send(Message(TOPIC, f"g{i}".encode()))
                 assert result.send_status is SendStatus.SEND_OK
@@ -382,18 +394,7 @@ async def test_a_graceful_stop_and_restart_of_the_whole_group_keeps_every_messag
 @pytest.mark.timeout(200)
 async def test_a_partitioned_master_is_replaced_and_no_log_diverges(tmp_path: Path) -> None:
     with dledger_cluster(tmp_path, proxied=True) as (cluster, proxies):
-        admin = Admin(cluster.namesrv_addr)
-        producer = Producer(
-            "raft-pg", cluster.namesrv_addr, retry_times_when_send_failed=0, send_timeout_s=2.0
-        )
-        load = Load(producer)
-        try:
-            master = await wait_master(admin, cluster)
-            await admin.create_topic("RaftCluster", TOPIC, 4)
-            await producer.start()
-            await wait_topic_everywhere(cluster)
-            runner = asyncio.create_task(load.run())
-            load.running.set()
+        async with under_load(cluster) as (admin, load, master):
             await wait_for(lambda: len(load.acked) > 50, 30)
             cut_at = time.monotonic()
             for (src, dst), proxy in proxies.items():
@@ -413,13 +414,5 @@ async def test_a_partitioned_master_is_replaced_and_no_log_diverges(tmp_path: Pa
                 proxy.heal()
             load.running.clear()
             await wait_for(cluster.logs_identical, 30)
-            load.stopped = True
-            load.running.set()
-            await runner
-        finally:
-            load.stopped = True
-            load.running.set()
-            await producer.shutdown()
-            await admin.close()
         seen = await consume_all(cluster, set(load.acked))
         assert_one_position_each(seen, load.acked)
