@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 TSTAMP  := $(VENV)/.installed-test
 PIP_CACHE := .cache/pip
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test interop lint typecheck bench clean
 
 $(VPY):
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,11 @@ $(TSTAMP): pyproject.toml | $(VPY)
 run: $(STAMP)
 	$(VPY) -m pyrmq.tools.local -c conf/broker.conf
 
-test: $(TSTAMP)
+# The official clients' drivers for tests/interop (Java, Go, Node, C++), built into .cache/.
+interop:
+	sh tests/interop/build-all.sh
+
+test: $(TSTAMP) interop
 	$(VPY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(TSTAMP)
