@@ -1,7 +1,9 @@
-"""Fixtures for interop tests: a pyrmq NameServer + broker as processes started through bin/.
+"""Fixtures for interop tests: a pyrmq NameServer + broker as processes started through bin/,
+and Apache RocketMQ's own NameServer + Broker (Java) configured the same way.
 
-The official clients (Java, Go, Node, C++) are driven as separate programs against it; each
-module gets its own deployment in a temp dir, stopped by PID at the end.
+The official clients (Java, Go, Node, C++) are driven as separate programs against pyrmq, and
+pyrmq's client against Java; each module gets its own deployment in a temp dir, stopped by PID
+at the end.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.test_e2e import Deployment, deployment
+from tests.interop.java_server import JavaDeployment, start_java_namesrv
 
 #: Every delay level one second, so delay and retry scenarios finish in seconds.
 FAST_LEVELS = " ".join(["1s"] * 18)
@@ -33,3 +36,14 @@ def pyrmq_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployme
             transactionCheckInterval=1000,
         )
         yield running
+
+
+@pytest.fixture(scope="module")
+def java_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JavaDeployment]:
+    """Apache RocketMQ's NameServer and one Broker (``broker-j``), as the pyrmq fixture."""
+    running = start_java_namesrv(tmp_path_factory.mktemp("java"))
+    try:
+        running.start_broker("broker-j")
+        yield running
+    finally:
+        running.stop_all()

@@ -1,0 +1,197 @@
+"""Apache RocketMQ's own NameServer and Broker (4.9.7, from Maven Central) as test processes.
+
+Started with ``java -cp`` on loopback with small heaps, found by PID, always stopped (SIGTERM,
+then SIGKILL). Java's startup classes need ROCKETMQ_HOME with logback configs, so each process
+gets a home in its temp dir with a console-only logback config. Java cannot report an
+OS-chosen port to its registry, so ports are probed free first (the broker also binds
+port - 2, its VIP channel, and port + 1, its HA port).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.interop.java_driver import java_binary, java_classpath
+from tests.support.processes import write_properties
+
+LOGBACK = """<configuration>
+  <appender name="out" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{20} - %msg%n</pattern></encoder>
+  </appender>
+  <root level="WARN"><appender-ref ref="out"/></root>
+</configuration>
+"""
+NAMESRV_BOOT = re.compile(r"The Name Server boot success")
+BROKER_BOOT = re.compile(r"The broker\[.*\] boot success")
+#: Every delay level one second, as the pyrmq fixture.
+FAST_LEVELS = " ".join(["1s"] * 18)
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1", also: tuple[int, ...] = ()) -> int:
+    """A port free now, with ``port + d`` free for every d in ``also``."""
+    for _ in range(200):
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if all(0 < port + d < 65536 and _free(host, port + d) for d in also):
+            return port
+    raise RuntimeError("no free port block found")
+
+
+class JavaProcess:
+    """One Java server: ``main_class -c conf`` with its own ROCKETMQ_HOME."""
+
+    def __init__(self, main_class: str, conf: Path, workdir: Path, boot: re.Pattern[str]) -> None:
+        home = workdir / "home"
+        (home / "conf").mkdir(parents=True, exist_ok=True)
+        for name in ("logback_namesrv.xml", "logback_broker.xml", "logback_tools.xml"):
+            (home / "conf" / name).write_text(LOGBACK)
+        self.log_path = workdir / "server.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        env = dict(os.environ, ROCKETMQ_HOME=str(home))
+        self.proc = subprocess.Popen(
+            [
+                java_binary(),
+                "-Xms128m",
+                "-Xmx256m",
+                "-XX:MaxDirectMemorySize=256m",
+                "-XX:+UseSerialGC",
+                f"-Duser.home={workdir}",
+                f"-Drocketmq.home.dir={home}",
+                "-cp",
+                java_classpath(),
+                main_class,
+                "-c",
+                str(conf),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env=env,
+        )
+        self._boot = boot
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._boot.search(self.output()):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exited with {self.proc.returncode}:\n{self.output()}")
+            time.sleep(0.1)
+        raise TimeoutError(f"no boot line within {timeout_s}s:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+@dataclass
+class JavaBroker:
+    process: JavaProcess
+    host: str
+    port: int
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass
+class JavaDeployment:
+    """A Java NameServer and Java brokers, stopped together."""
+
+    root: Path
+    namesrv: JavaProcess
+    namesrv_port: int
+    brokers: dict[str, JavaBroker] = field(default_factory=dict)
+
+    @property
+    def namesrv_addr(self) -> str:
+        return f"127.0.0.1:{self.namesrv_port}"
+
+    def start_broker(self, name: str, host: str = "127.0.0.1", **extra: object) -> JavaBroker:
+        port = free_port(host, also=(-2, 1))
+        store = self.root / name / "store"
+        settings: dict[str, object] = {
+            "brokerClusterName": "DefaultCluster",
+            "brokerName": name,
+            "brokerId": 0,
+            "brokerIP1": host,
+            "listenPort": port,
+            "namesrvAddr": self.namesrv_addr,
+            "storePathRootDir": store,
+            "storePathCommitLog": store / "commitlog",
+            "mappedFileSizeCommitLog": 16 * 1024 * 1024,
+            "mappedFileSizeConsumeQueue": 60_000,
+            "maxHashSlotNum": 100_000,
+            "maxIndexNum": 400_000,
+            "defaultTopicQueueNums": 4,
+            "autoCreateTopicEnable": "true",
+            "enablePropertyFilter": "true",
+            "messageDelayLevel": FAST_LEVELS,
+            "transactionTimeOut": 1000,
+            "transactionCheckInterval": 1000,
+            **extra,
+        }
+        conf = write_properties(self.root / f"{name}.properties", **settings)
+        workdir = self.root / f"{name}-run-{time.monotonic_ns()}"
+        workdir.mkdir(parents=True)
+        process = JavaProcess(
+            "org.apache.rocketmq.broker.BrokerStartup", conf, workdir, BROKER_BOOT
+        )
+        broker = JavaBroker(process, host, port)
+        self.brokers[name] = broker
+        process.wait_ready()
+        return broker
+
+    def stop_all(self) -> None:
+        for broker in self.brokers.values():
+            broker.process.stop()
+        self.namesrv.stop()
+
+
+def start_java_namesrv(root: Path) -> JavaDeployment:
+    port = free_port()
+    conf = write_properties(
+        root / "namesrv.properties", listenPort=port, kvConfigPath=root / "kvConfig.json"
+    )
+    workdir = root / "namesrv"
+    workdir.mkdir(parents=True, exist_ok=True)
+    process = JavaProcess("org.apache.rocketmq.namesrv.NamesrvStartup", conf, workdir, NAMESRV_BOOT)
+    deployment = JavaDeployment(root, process, port)
+    try:
+        process.wait_ready()
+    except Exception:
+        process.stop()
+        raise
+    return deployment
