@@ -128,18 +128,16 @@ class JavaBroker:
 
 @dataclass
 class JavaDeployment:
-    """A Java NameServer and Java brokers, stopped together."""
+    """Java brokers registering with ``namesrv_addr``, and the Java NameServer if we started
+    one (None: the brokers use another NameServer, e.g. pyrmq's); stopped together."""
 
     root: Path
-    namesrv: JavaProcess
-    namesrv_port: int
+    namesrv_addr: str
+    namesrv: JavaProcess | None = None
     brokers: dict[str, JavaBroker] = field(default_factory=dict)
 
-    @property
-    def namesrv_addr(self) -> str:
-        return f"127.0.0.1:{self.namesrv_port}"
-
     def start_broker(self, name: str, host: str = "127.0.0.1", **extra: object) -> JavaBroker:
+        self.root.mkdir(parents=True, exist_ok=True)
         port = free_port(host, also=(-2, 1))
         store = self.root / name / "store"
         settings: dict[str, object] = {
@@ -165,7 +163,7 @@ class JavaDeployment:
         }
         conf = write_properties(self.root / f"{name}.properties", **settings)
         workdir = self.root / f"{name}-run-{time.monotonic_ns()}"
-        workdir.mkdir(parents=True)
+        workdir.mkdir(parents=True, exist_ok=True)
         process = JavaProcess(
             "org.apache.rocketmq.broker.BrokerStartup", conf, workdir, BROKER_BOOT
         )
@@ -177,10 +175,12 @@ class JavaDeployment:
     def stop_all(self) -> None:
         for broker in self.brokers.values():
             broker.process.stop()
-        self.namesrv.stop()
+        if self.namesrv is not None:
+            self.namesrv.stop()
 
 
 def start_java_namesrv(root: Path) -> JavaDeployment:
+    root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = write_properties(
         root / "namesrv.properties", listenPort=port, kvConfigPath=root / "kvConfig.json"
@@ -188,7 +188,7 @@ def start_java_namesrv(root: Path) -> JavaDeployment:
     workdir = root / "namesrv"
     workdir.mkdir(parents=True, exist_ok=True)
     process = JavaProcess("org.apache.rocketmq.namesrv.NamesrvStartup", conf, workdir, NAMESRV_BOOT)
-    deployment = JavaDeployment(root, process, port)
+    deployment = JavaDeployment(root, f"127.0.0.1:{port}", process)
     try:
         process.wait_ready()
     except Exception:
