@@ -72,6 +72,13 @@ class JavaProcess:
                 "-Xmx256m",
                 "-XX:MaxDirectMemorySize=256m",
                 "-XX:+UseSerialGC",
+                # RocketMQ 4.9 unmaps segments through DirectByteBuffer's cleaner: on Java 17 its
+                # shutdown fails half-way (no offsets persisted, abort file left) without these.
+                "--add-opens=java.base/java.nio=ALL-UNNAMED",
+                "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+                "--add-opens=java.base/java.lang=ALL-UNNAMED",
+                "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED",
+                "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
                 f"-Duser.home={workdir}",
                 f"-Drocketmq.home.dir={home}",
                 "-cp",
@@ -150,7 +157,6 @@ class JavaDeployment:
             "storePathRootDir": store,
             "storePathCommitLog": store / "commitlog",
             "mappedFileSizeCommitLog": 16 * 1024 * 1024,
-            "mappedFileSizeConsumeQueue": 60_000,
             "maxHashSlotNum": 100_000,
             "maxIndexNum": 400_000,
             "defaultTopicQueueNums": 4,
