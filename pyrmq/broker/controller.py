@@ -64,6 +64,11 @@ CHANNEL_SCAN_INTERVAL_S = 10.0
 SHUTDOWN_GRACE_S = 5.0
 #: How often a new DLedger leader checks that its log is committed and dispatched.
 MASTER_CATCH_UP_POLL_S = 0.01
+#: 4.x brokers also listen on the "VIP" channel, fastListenPort = listenPort - 2, serving every
+#: request but pulls. Clients use it only when asked to (vipChannelEnabled, off by default in
+#: 4.9); Java's slaves always do, for their metadata sync (BrokerOuterAPI forces it).
+FAST_PORT_OFFSET = 2
+NOT_ON_FAST_CHANNEL = frozenset({RequestCode.PULL_MESSAGE, RequestCode.LITE_PULL_MESSAGE})
 
 
 class BrokerController:
@@ -137,14 +142,15 @@ class BrokerController:
         self.outer_api = BrokerOuterAPI(
             self.remoting_client, broker_config.register_broker_timeout_mills / 1000
         )
-        self.server = RemotingServer(
-            self._handlers(),
-            host=broker_config.listen_host,
-            port=broker_config.listen_port,
-            max_frame_bytes=broker_config.frame_max_length,
-            on_disconnect=self._on_disconnect,
-            channel_max_idle_s=broker_config.server_channel_max_idle_time_seconds,
-        )
+        handlers = self._handlers()
+        self.server = self._remoting_server(handlers, broker_config.listen_port)
+        # Only beside a configured port: an OS-chosen one has no known neighbour to take.
+        self.fast_server: RemotingServer | None = None
+        if broker_config.listen_port > FAST_PORT_OFFSET:
+            self.fast_server = self._remoting_server(
+                {c: h for c, h in handlers.items() if c not in NOT_ON_FAST_CHANNEL},
+                broker_config.listen_port - FAST_PORT_OFFSET,
+            )
         self._periodic: list[PeriodicTask] = []
         self._register_lock = asyncio.Lock()
         self._tasks = TaskGroup("broker")
@@ -154,6 +160,26 @@ class BrokerController:
     def store_host(self) -> tuple[str, int]:
         """``brokerIP1:listenPort``: in every record's STOREHOST and every offset msgId."""
         return self.broker_config.broker_i_p1, self.broker_config.listen_port
+
+    def _remoting_server(self, handlers: dict[int, Handler], port: int) -> RemotingServer:
+        return RemotingServer(
+            handlers,
+            host=self.broker_config.listen_host,
+            port=port,
+            max_frame_bytes=self.broker_config.frame_max_length,
+            on_disconnect=self._on_disconnect,
+            channel_max_idle_s=self.broker_config.server_channel_max_idle_time_seconds,
+        )
+
+    async def _start_fast_server(self) -> None:
+        if self.fast_server is None:
+            return
+        try:
+            await self.fast_server.start()
+        except OSError as exc:
+            # Java would not start; a missing VIP channel only stops Java slaves' metadata sync.
+            log.warning("VIP channel port %d not available: %s", self.fast_server.port, exc)
+            self.fast_server = None
 
     def _handlers(self) -> dict[int, Handler]:
         table: dict[int, Any] = {}
@@ -188,6 +214,7 @@ class BrokerController:
         await self.server.start()
         if self.broker_config.listen_port == 0:  # the OS chose: advertise what it chose
             self.broker_config.listen_port = self.server.port
+        await self._start_fast_server()
         if self.ha_service is not None:
             await self.ha_service.start()
             self.store_config.ha_listen_port = self.ha_service.port
@@ -237,7 +264,8 @@ class BrokerController:
         await self.transactional_message_check_service.stop()
         await self._tasks.close()
         await self.long_polling.stop()
-        await self.server.stop(grace_s=SHUTDOWN_GRACE_S)
+        servers = [self.server] if self.fast_server is None else [self.server, self.fast_server]
+        await asyncio.gather(*(server.stop(grace_s=SHUTDOWN_GRACE_S) for server in servers))
         await self.outer_api.unregister_broker_all(
             self.broker_config.namesrv_addr_list(), self.identity()
         )

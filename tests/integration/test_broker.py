@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -457,3 +458,46 @@ async def test_sql92_is_refused_when_property_filter_is_off(
     refused = await client.invoke(cluster.broker_addr, sql)
     assert refused.code == ResponseCode.SYSTEM_ERROR
     assert "SQL92" in (refused.remark or "")
+
+
+# --------------------------------------------------------------------------- VIP channel
+
+
+def free_port_block(offsets: tuple[int, ...]) -> int:
+    """A port p with p + d free on 127.0.0.1 for every d in ``offsets``."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        try:
+            for d in offsets:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port + d))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port block")
+
+
+async def test_vip_channel_on_listen_port_minus_two_serves_all_but_pulls(
+    tmp_path: Path, client: RemotingClient
+) -> None:
+    port = free_port_block((-2, 0, 1))
+    async with local_cluster(tmp_path, {"listen_port": port}) as running:
+        assert running.broker.fast_server is not None
+        vip = f"127.0.0.1:{port - 2}"
+        sent = await client.invoke(vip, v2_send("VipTopic", b"over the vip channel"))
+        assert sent.code == ResponseCode.SUCCESS, sent.remark
+        running.broker.message_store.reput.do_reput()
+        assert (await client.invoke(vip, heartbeat("c1", ("VipTopic", "*")))).code == 0
+        refused = await client.invoke(vip, pull("VipTopic", 0, 0, suspend_ms=0))
+        assert refused.code == ResponseCode.REQUEST_CODE_NOT_SUPPORTED
+        found = await client.invoke(running.broker_addr, pull("VipTopic", 0, 0, suspend_ms=0))
+        assert found.code == ResponseCode.SUCCESS
+        assert [m.body for m in decode_stored_messages(found.body or b"")] == [
+            b"over the vip channel"
+        ]
+
+
+async def test_no_vip_channel_beside_an_os_chosen_port(cluster: LocalCluster) -> None:
+    assert cluster.broker.fast_server is None
