@@ -152,6 +152,7 @@ class JavaDeployment:
             "brokerName": name,
             "brokerId": 0,
             "brokerIP1": host,
+            "brokerIP2": host,  # the HA address slaves learn (default: a non-loopback address)
             "listenPort": port,
             "namesrvAddr": self.namesrv_addr,
             "storePathRootDir": store,

@@ -20,21 +20,23 @@ from tests.support.processes import ServerProcess, write_properties
 pytestmark = pytest.mark.cluster
 
 
-def start_pyrmq_broker(root: Path, name: str, namesrv_addr: str) -> ServerProcess:
-    conf = write_properties(
-        root / f"{name}.properties",
-        brokerClusterName="DefaultCluster",
-        brokerName=name,
-        brokerId=0,
-        brokerIP1="127.0.0.1",
-        listenPort=0,
-        namesrvAddr=namesrv_addr,
-        storePathRootDir=root / name,
-        mappedFileSizeCommitLog=16 * 1024 * 1024,
-        maxHashSlotNum=100_000,
-        maxIndexNum=400_000,
-        autoCreateTopicEnable="true",
-    )
+def start_pyrmq_broker(root: Path, name: str, namesrv_addr: str, **extra: object) -> ServerProcess:
+    """A pyrmq broker (store ``root/name``) registering with any NameServer."""
+    settings: dict[str, object] = {
+        "brokerClusterName": "DefaultCluster",
+        "brokerName": name,
+        "brokerId": 0,
+        "brokerIP1": "127.0.0.1",
+        "listenPort": 0,
+        "namesrvAddr": namesrv_addr,
+        "storePathRootDir": root / name,
+        "mappedFileSizeCommitLog": 16 * 1024 * 1024,
+        "maxHashSlotNum": 100_000,
+        "maxIndexNum": 400_000,
+        "autoCreateTopicEnable": "true",
+        **extra,
+    }
+    conf = write_properties(root / f"{name}.properties", **settings)
     return ServerProcess("mqbroker", ["-c", str(conf)], root / f"{name}-run").wait_ready()
 
 
