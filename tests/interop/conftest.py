@@ -8,12 +8,39 @@ at the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
 from tests.integration.test_e2e import Deployment, deployment
+from tests.interop import compat
 from tests.interop.java_server import JavaDeployment, start_java_namesrv
+
+#: (feature, client, server, outcome) of every compat-marked test run in this session.
+_outcomes: list[tuple[str, str, str, str]] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    marker = item.get_closest_marker("compat")
+    if marker is not None and (report.when == "call" or not report.passed):
+        if hasattr(report, "wasxfail"):
+            outcome = "FAIL (known)" if report.skipped else "pass"
+        else:
+            outcome = "pass" if report.passed else "skip" if report.skipped else "FAIL"
+        kwargs = marker.kwargs
+        _outcomes.append((kwargs["feature"], kwargs["client"], kwargs["server"], outcome))
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """docs/compatibility.md from this run's outcomes (earlier runs' other cells kept)."""
+    if _outcomes:
+        compat.record(_outcomes)
+
 
 #: Every delay level one second, so delay and retry scenarios finish in seconds.
 FAST_LEVELS = " ".join(["1s"] * 18)
