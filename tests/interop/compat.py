@@ -91,8 +91,8 @@ def now() -> str:
 
 def render(cells: dict[tuple[str, str], Cell]) -> str:
     """The Markdown page: one table, features down, client → server pairs across."""
-    pairs = sorted({c.pair for c in cells.values()})
-    features = sorted({c.feature for c in cells.values()})
+    pairs = sorted({c.pair for c in cells.values()}, key=str.casefold)
+    features = sorted({c.feature for c in cells.values()}, key=str.casefold)
     passed = sum(c.outcome == "pass" for c in cells.values())
     runs = sorted({(c.when, c.commit) for c in cells.values()})
     lines = [

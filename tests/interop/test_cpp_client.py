@@ -238,7 +238,7 @@ def test_tag_subscription_gets_only_its_tag(ns: str) -> None:
     check_round_trip([s for s in sent if s["tags"] == "Tag1"], got)
 
 
-@pytest.mark.compat(feature="orderly (selector + MessageListenerOrderly)", client=CPP, server=PYRMQ)
+@pytest.mark.compat(feature="orderly (selector + orderly listener)", client=CPP, server=PYRMQ)
 def test_orderly_each_shard_in_send_order_from_one_queue(ns: str) -> None:
     topic = unique("CppOrder")
     sent = produce(ns, topic, 15, "--shards", 3, orderly=True)
@@ -256,7 +256,7 @@ def test_orderly_each_shard_in_send_order_from_one_queue(ns: str) -> None:
     assert queues == {str(k): {k} for k in range(3)}
 
 
-@pytest.mark.compat(feature="consumer offsets: a group resumes", client=CPP, server=PYRMQ)
+@pytest.mark.compat(feature="a group resumes from committed offsets", client=CPP, server=PYRMQ)
 def test_group_resumes_from_its_committed_offsets(ns: str) -> None:
     topic, group = unique("CppResume"), unique("cpp-resume-")
     first = produce(ns, topic, 8, "--prefix", "first")
@@ -279,7 +279,7 @@ def test_delay_level_delivers_after_the_delay(ns: str) -> None:
     assert msg["at"] - sent["at"] >= 900
 
 
-@pytest.mark.compat(feature="retry (RECONSUME_LATER)", client=CPP, server=PYRMQ)
+@pytest.mark.compat(feature="consume retry (RECONSUME_LATER)", client=CPP, server=PYRMQ)
 def test_reconsume_later_redelivers_through_the_retry_topic(ns: str) -> None:
     topic, group = unique("CppRetry"), unique("cpp-retry-")
     # The C++ core asks for the %RETRY%<group> route before its first heartbeat has the broker
@@ -346,7 +346,9 @@ def test_broadcast_members_each_get_everything(ns: str) -> None:
 # --------------------------------------------------------------------------- across clients
 
 
-@pytest.mark.compat(feature="C++ producer -> pyrmq consumer", client=CPP, server=PYRMQ)
+@pytest.mark.compat(
+    feature="cross-client: it produces, pyrmq client consumes", client=CPP, server=PYRMQ
+)
 async def test_cpp_producer_pyrmq_consumer(ns: str) -> None:
     topic = unique("CppToPy")
     sent = await asyncio.to_thread(produce, ns, topic, 10)
@@ -377,7 +379,9 @@ async def test_cpp_producer_pyrmq_consumer(ns: str) -> None:
         assert m.reconsume_times == 0
 
 
-@pytest.mark.compat(feature="pyrmq producer -> C++ consumer", client=CPP, server=PYRMQ)
+@pytest.mark.compat(
+    feature="cross-client: pyrmq client produces, it consumes", client=CPP, server=PYRMQ
+)
 async def test_pyrmq_producer_cpp_consumer(ns: str) -> None:
     topic = unique("PyToCpp")
     producer = Producer(unique("py-p-"), ns)

@@ -110,7 +110,9 @@ def java_store(root: Path) -> dict[str, object]:
 
 
 @pytest.mark.compat(
-    feature="store written by pyrmq, opened by Java", client="pyrmq client", server="disk"
+    feature="store written by pyrmq, opened by Java",
+    client="pyrmq client",
+    server="Java + pyrmq servers",
 )
 async def test_java_broker_opens_a_pyrmq_store(tmp_path: Path) -> None:
     with deployment(tmp_path) as running:
@@ -126,7 +128,9 @@ async def test_java_broker_opens_a_pyrmq_store(tmp_path: Path) -> None:
 
 
 @pytest.mark.compat(
-    feature="store written by Java, opened by pyrmq", client="pyrmq client", server="disk"
+    feature="store written by Java, opened by pyrmq",
+    client="pyrmq client",
+    server="Java + pyrmq servers",
 )
 async def test_pyrmq_broker_opens_a_java_store(tmp_path: Path) -> None:
     with deployment(tmp_path) as running:

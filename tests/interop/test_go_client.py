@@ -302,7 +302,9 @@ def test_compressed_bodies_round_trip(ns: str, store: str) -> None:
 # --------------------------------------------------------------------------- across clients
 
 
-@pytest.mark.compat(feature="Go producer -> pyrmq consumer", client=GO, server=PYRMQ)
+@pytest.mark.compat(
+    feature="cross-client: it produces, pyrmq client consumes", client=GO, server=PYRMQ
+)
 async def test_go_producer_pyrmq_consumer(ns: str, store: str) -> None:
     topic = unique("GoToPy")
     sent = await asyncio.to_thread(go_produce, ns, topic, 10, "sync")
@@ -342,7 +344,9 @@ async def test_go_producer_pyrmq_consumer(ns: str, store: str) -> None:
         assert m.flag == 0
 
 
-@pytest.mark.compat(feature="pyrmq producer -> Go consumer", client=GO, server=PYRMQ)
+@pytest.mark.compat(
+    feature="cross-client: pyrmq client produces, it consumes", client=GO, server=PYRMQ
+)
 async def test_pyrmq_producer_go_consumer(ns: str, store: str) -> None:
     topic = unique("PyToGo")
     binary = bytes(range(256))

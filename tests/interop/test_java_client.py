@@ -114,9 +114,7 @@ def test_sql92_subscription_gets_only_matching_properties(ns: str) -> None:
     assert sorted(int(m["props"]["idx"]) for m in got) == [7, 9, 11, 13, 15, 17, 19]
 
 
-@pytest.mark.compat(
-    feature="orderly (selector + MessageListenerOrderly)", client=JAVA, server=PYRMQ
-)
+@pytest.mark.compat(feature="orderly (selector + orderly listener)", client=JAVA, server=PYRMQ)
 def test_orderly_each_key_in_send_order_from_one_queue(ns: str) -> None:
     topic, group = unique("JavaOrder"), unique("java-order-")
     events = run_java("orderly", ns, topic, group, 4, 10, 30)
@@ -180,9 +178,7 @@ def test_query_by_key_unique_id_and_offset_msg_id(ns: str) -> None:
     assert of(events, "by-offset-msgid")[0]["body"] == "q-1"
 
 
-@pytest.mark.compat(
-    feature="DefaultLitePullConsumer + consumer progress", client=JAVA, server=PYRMQ
-)
+@pytest.mark.compat(feature="lite pull consumer + committed offsets", client=JAVA, server=PYRMQ)
 def test_lite_pull_consumer_then_progress_shows_no_lag(ns: str) -> None:
     topic, group = unique("JavaLite"), unique("java-lite-")
     run_java("send", ns, topic, "sync", 12)
@@ -198,7 +194,7 @@ def test_lite_pull_consumer_then_progress_shows_no_lag(ns: str) -> None:
 
 
 @pytest.mark.compat(
-    feature="admin: topic create/route/stats, cluster list", client=JAVA, server=PYRMQ
+    feature="admin API: topic create, route, cluster list", client=JAVA, server=PYRMQ
 )
 def test_admin_topic_create_route_stats_and_cluster(ns: str, pyrmq_cluster: Deployment) -> None:
     topic = unique("JavaAdmin")
@@ -214,7 +210,9 @@ def test_admin_topic_create_route_stats_and_cluster(ns: str, pyrmq_cluster: Depl
     assert of(events, "topics")[0]["hasTopic"] is True
 
 
-@pytest.mark.compat(feature="Java producer -> pyrmq consumer", client=JAVA, server=PYRMQ)
+@pytest.mark.compat(
+    feature="cross-client: it produces, pyrmq client consumes", client=JAVA, server=PYRMQ
+)
 async def test_java_producer_pyrmq_consumer(ns: str) -> None:
     topic = unique("JavaToPy")
     sent = of(run_java("send", ns, topic, "sync", 10), "sent")
@@ -241,7 +239,9 @@ async def test_java_producer_pyrmq_consumer(ns: str) -> None:
         assert (m.body, m.tags, m.keys) == (f"java-sync-{i}".encode(), tag, [f"k-{i}"])
 
 
-@pytest.mark.compat(feature="pyrmq producer -> Java consumer", client=JAVA, server=PYRMQ)
+@pytest.mark.compat(
+    feature="cross-client: pyrmq client produces, it consumes", client=JAVA, server=PYRMQ
+)
 async def test_pyrmq_producer_java_consumer(ns: str) -> None:
     topic = unique("PyToJava")
     producer = Producer(unique("py-p-"), ns)

@@ -86,8 +86,8 @@ async def check_both_brokers_serve(namesrv_addr: str, topic: str) -> None:
 
 @pytest.mark.compat(
     feature="Java broker + pyrmq broker on a pyrmq NameServer",
-    client="pyrmq client + Java client",
-    server="mixed",
+    client="pyrmq client",
+    server="Java + pyrmq servers",
 )
 async def test_java_broker_registers_with_a_pyrmq_namesrv(tmp_path: Path) -> None:
     (tmp_path / "py").mkdir()
@@ -103,8 +103,8 @@ async def test_java_broker_registers_with_a_pyrmq_namesrv(tmp_path: Path) -> Non
 
 @pytest.mark.compat(
     feature="pyrmq broker + Java broker on a Java NameServer",
-    client="pyrmq client + Java client",
-    server="mixed",
+    client="pyrmq client",
+    server="Java + pyrmq servers",
 )
 async def test_pyrmq_broker_registers_with_a_java_namesrv(tmp_path: Path) -> None:
     java = start_java_namesrv(tmp_path / "java")

@@ -133,7 +133,7 @@ def start_pyrmq(running: Deployment, slave: bool) -> None:
 @pytest.mark.compat(
     feature="HA: Java slave follows a pyrmq SYNC_MASTER",
     client="pyrmq client",
-    server="mixed cluster",
+    server="Java + pyrmq servers",
 )
 async def test_java_slave_follows_a_pyrmq_master(tmp_path: Path) -> None:
     with deployment(tmp_path) as running:
@@ -153,7 +153,7 @@ async def test_java_slave_follows_a_pyrmq_master(tmp_path: Path) -> None:
 @pytest.mark.compat(
     feature="HA: pyrmq slave follows a Java SYNC_MASTER",
     client="pyrmq client",
-    server="mixed cluster",
+    server="Java + pyrmq servers",
 )
 async def test_pyrmq_slave_follows_a_java_master(tmp_path: Path) -> None:
     with deployment(tmp_path) as running:

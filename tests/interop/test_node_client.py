@@ -162,7 +162,7 @@ async def committed_and_max_offsets(
 # --------------------------------------------------------------------------- ali-ons only
 
 
-@pytest.mark.compat(feature="produce + consume round trip", client=CLIENT, server=SERVER)
+@pytest.mark.compat(feature="sync send + push consume", client=CLIENT, server=SERVER)
 def test_ons_round_trip_delivers_every_message_once_intact(pyrmq_cluster: Deployment) -> None:
     namesrv = pyrmq_cluster.namesrv_addr
     topic, group = unique("OnsRoundTrip"), unique("ons_cg")
@@ -232,7 +232,7 @@ def test_ons_sql92_subscription_filters_on_the_broker(pyrmq_cluster: Deployment)
     assert sum(len(e["tags"]) for e in run.of("pulled")) == len(wanted), run.describe()
 
 
-@pytest.mark.compat(feature="consume retry (send back)", client=CLIENT, server=SERVER)
+@pytest.mark.compat(feature="consume retry (RECONSUME_LATER)", client=CLIENT, server=SERVER)
 def test_ons_retried_messages_come_back_through_the_retry_topic(
     pyrmq_cluster: Deployment,
 ) -> None:
@@ -264,7 +264,9 @@ def test_ons_retried_messages_come_back_through_the_retry_topic(
 # --------------------------------------------------------------------------- cross-client
 
 
-@pytest.mark.compat(feature="ali-ons producer -> Python consumer", client=CLIENT, server=SERVER)
+@pytest.mark.compat(
+    feature="cross-client: it produces, pyrmq client consumes", client=CLIENT, server=SERVER
+)
 async def test_ons_produced_messages_reach_the_python_consumer(
     pyrmq_cluster: Deployment,
 ) -> None:
@@ -305,7 +307,9 @@ async def test_ons_produced_messages_reach_the_python_consumer(
         assert m.uniq_key is None  # ali-ons sets no UNIQ_KEY: its msgId is the offset msgId
 
 
-@pytest.mark.compat(feature="Python producer -> ali-ons consumer", client=CLIENT, server=SERVER)
+@pytest.mark.compat(
+    feature="cross-client: pyrmq client produces, it consumes", client=CLIENT, server=SERVER
+)
 async def test_python_produced_messages_reach_the_ons_consumer(
     pyrmq_cluster: Deployment,
 ) -> None:

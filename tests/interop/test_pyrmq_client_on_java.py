@@ -379,7 +379,9 @@ async def test_lite_pull_consumer_commits_offsets_the_broker_keeps(ns: str) -> N
         assert sum([await admin.max_offset(mq) for mq in queues]) == 12
 
 
-@pytest.mark.compat(feature="admin: topic create/route, cluster list", client=CLIENT, server=SERVER)
+@pytest.mark.compat(
+    feature="admin API: topic create, route, cluster list", client=CLIENT, server=SERVER
+)
 async def test_admin_topic_create_route_and_cluster(java_cluster: JavaDeployment) -> None:
     topic = unique("PyAdmin")
     broker = java_cluster.brokers["broker-j"]
