@@ -5,6 +5,14 @@ The asyncio shell around ``framing``/``command`` (mirrors ``NettyRemotingAbstrac
 (protocol.md §1.1), so the same class serves the server side and the client side: responses go
 to the waiting future of their opaque; requests go to ``dispatch``, which the owner provides.
 A frame that cannot be decoded closes this connection only, with a log line naming the peer.
+
+Requests a peer sent before resetting the connection are served even so (``keep_unread``, the
+server side): the event loop closes a transport as soon as a write fails, and bytes still in
+the kernel's receive queue would be lost with it. A client that closes with answers unread
+resets the connection (rocketmq-client-go does, after sending "oneway" requests that are
+ordinary ones), so the answer to one request can fail while the next requests wait unread.
+Java reads them on its I/O threads before that happens; here the connection keeps a duplicate
+of its socket and, on a connection lost with an error, reads what is left and dispatches it.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
@@ -23,6 +33,8 @@ from pyrmq.remoting.framing import FrameDecoder, FrameError
 
 log = logging.getLogger(__name__)
 
+#: At most this much is read from a reset connection's receive queue.
+MAX_UNREAD_BYTES = 16 * 1024 * 1024
 #: Opaques are one process-wide counter, as in Java; wrapped into i32 when encoded.
 _opaque_counter = itertools.count(1)
 
@@ -38,8 +50,12 @@ class RemotingConnection(asyncio.Protocol):
         dispatch: Dispatch | None = None,
         on_close: CloseCallback | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        keep_unread: bool = False,
     ) -> None:
         self._dispatch = dispatch
+        self._keep_unread = keep_unread
+        #: A duplicate of the socket's descriptor (``keep_unread``), closed with the connection.
+        self._shadow: socket.socket | None = None
         self._on_close = on_close
         self._decoder = FrameDecoder(max_frame_bytes)
         self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
@@ -58,9 +74,16 @@ class RemotingConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
         self.peer = _format_addr(transport.get_extra_info("peername"))
         self.local = _format_addr(transport.get_extra_info("sockname"))
+        sock = transport.get_extra_info("socket")
+        if self._keep_unread and sock is not None:
+            self._shadow = socket.socket(fileno=os.dup(sock.fileno()))
+            self._shadow.setblocking(False)
 
     def data_received(self, data: bytes) -> None:
         self.last_io_s = asyncio.get_running_loop().time()
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         try:
             commands = self._decoder.feed(data)
         except FrameError as exc:
@@ -85,6 +108,11 @@ class RemotingConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        shadow, self._shadow = self._shadow, None
+        if shadow is not None:
+            with shadow:
+                if exc is not None:
+                    self._serve_unread(shadow)
         error = RemotingConnectError(f"connection to {self.peer} closed")
         for future in self._pending.values():
             if not future.done():
@@ -94,6 +122,22 @@ class RemotingConnection(asyncio.Protocol):
             self._closed.set_result(None)
         if self._on_close is not None:
             self._on_close(self)
+
+    def _serve_unread(self, shadow: socket.socket) -> None:
+        """Dispatch the requests still in the receive queue of a connection lost with an error
+        (their answers have nowhere to go and are dropped)."""
+        unread = 0
+        while unread < MAX_UNREAD_BYTES:
+            try:
+                data = shadow.recv(256 * 1024)
+            except OSError:  # nothing left (EAGAIN), or the reset itself once the data is read
+                break
+            if not data:
+                break
+            unread += len(data)
+            self._feed(data)
+        if unread:
+            log.info("served %d bytes %s sent before its connection was reset", unread, self.peer)
 
     # ------------------------------------------------------------------ sending
 

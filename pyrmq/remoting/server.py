@@ -142,7 +142,9 @@ class RemotingServer:
         return len(idle)
 
     def _new_connection(self) -> RemotingConnection:
-        conn = RemotingConnection(self.dispatcher, self._connection_closed, self.max_frame_bytes)
+        conn = RemotingConnection(
+            self.dispatcher, self._connection_closed, self.max_frame_bytes, keep_unread=True
+        )
         self.connections.add(conn)
         return conn
 

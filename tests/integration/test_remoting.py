@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from pyrmq.remoting.client import RemotingClient
 from pyrmq.remoting.codes import ResponseCode, SerializeType
-from pyrmq.remoting.command import RemotingCommand, request
+from pyrmq.remoting.command import RemotingCommand, encode, request
 from pyrmq.remoting.connection import RemotingConnection
 from pyrmq.remoting.errors import (
     RemotingConnectError,
@@ -18,7 +21,7 @@ from pyrmq.remoting.errors import (
 )
 from pyrmq.remoting.server import Handler, RemotingServer
 
-ECHO, SLOW, NEVER, BOOM, NOT_FOUND, ONEWAY_SINK = 1001, 1002, 1003, 1004, 1005, 1006
+ECHO, SLOW, NEVER, BOOM, NOT_FOUND, ONEWAY_SINK, BUSY = 1001, 1002, 1003, 1004, 1005, 1006, 1007
 
 
 class Handlers:
@@ -34,6 +37,7 @@ class Handlers:
             BOOM: self.boom,
             NOT_FOUND: lambda conn, req: req.response(ResponseCode.TOPIC_NOT_EXIST, "no topic"),
             ONEWAY_SINK: self.sink,
+            BUSY: self.busy,
         }
 
     def echo(self, conn: RemotingConnection, req: RemotingCommand) -> RemotingCommand:
@@ -48,6 +52,10 @@ class Handlers:
 
     def boom(self, conn: RemotingConnection, req: RemotingCommand) -> RemotingCommand:
         raise RuntimeError("handler exploded")
+
+    def busy(self, conn: RemotingConnection, req: RemotingCommand) -> RemotingCommand:
+        time.sleep(0.2)  # holds the event loop, as a slow request would
+        return req.response(ResponseCode.SUCCESS)
 
     def sink(self, conn: RemotingConnection, req: RemotingCommand) -> RemotingCommand:
         self.oneway_seen.append(req.ext("v") or "")
@@ -202,3 +210,32 @@ async def test_graceful_stop_answers_requests_in_flight(
     assert (await pending).remark == "slow"
     with pytest.raises(RemotingConnectError):  # and nothing is accepted any more
         await client.invoke(addr(srv), request(ECHO))
+
+
+def reset_after_requests(port: int) -> None:
+    """A client like rocketmq-client-go at shutdown: it leaves an answer unread, sends more
+    requests while the server is busy, and closes (with unread data: a reset)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(encode(request(ECHO)))
+        time.sleep(0.05)  # the echo's answer arrives and stays unread
+        sock.sendall(encode(request(BUSY)))
+        time.sleep(0.05)  # the server holds its loop in the busy handler
+        for i in range(5):
+            sock.sendall(encode(request(ONEWAY_SINK, {"v": str(i)})))
+
+
+async def test_requests_sent_before_a_reset_are_still_served(
+    server: RemotingServer, handlers: Handlers
+) -> None:
+    client = threading.Thread(target=reset_after_requests, args=(server.port,))
+    client.start()
+    try:
+        # The busy answer's write fails (the client reset the connection meanwhile): the loop
+        # closes the transport with the five requests still unread in the socket.
+        for _ in range(100):
+            if len(handlers.oneway_seen) == 5:
+                break
+            await asyncio.sleep(0.02)
+        assert handlers.oneway_seen == ["0", "1", "2", "3", "4"]
+    finally:
+        client.join(5)
