@@ -6,7 +6,8 @@ Both run with the same segment sizes. On the reader: a group that had consumed t
 messages on the writer resumes with exactly the 10 it had not seen (consumer offsets carried in
 consumerOffset.json), a new group gets all 30 with bodies, keys and properties intact at the
 queue offsets the writer's sends named, and a key written before the switch is found through
-the index.
+the index. The same both ways for a DLedger store (a group of one: DLedger's entry and index
+files, its term and checkpoint files, consume queues pointing into the entries).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from pyrmq.client import (
+    Admin,
     ConsumeStatus,
     Message,
     MessageExt,
@@ -27,7 +29,7 @@ from pyrmq.client import (
     SendResult,
 )
 from tests.integration.test_e2e import deployment, wait_for
-from tests.interop.java_server import JavaDeployment
+from tests.interop.java_server import JavaDeployment, free_port
 
 pytestmark = pytest.mark.cluster
 
@@ -141,4 +143,67 @@ async def test_pyrmq_broker_opens_a_java_store(tmp_path: Path) -> None:
         finally:
             java.stop_all()  # SIGTERM: a clean shutdown
         running.start_broker("broker-d", "127.0.0.1", autoCreateTopicEnable="true")
+        await read_side(running.namesrv_addr, sent)
+
+
+async def wait_master(namesrv: str) -> None:
+    """A DLedger broker registers as master (brokerId 0) once it won its election."""
+    async with Admin(namesrv) as admin:
+        for _ in range(300):
+            cluster = await admin.cluster_info()
+            broker = cluster.broker_addr_table.get("broker-d")
+            if broker is not None and 0 in broker.broker_addrs:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError("broker-d never became master")
+
+
+def dledger(port: int) -> dict[str, object]:
+    """A DLedger group of one (the writer and the reader take turns on one address)."""
+    return {
+        "enableDLegerCommitLog": "true",
+        "dLegerGroup": "broker-d",
+        "dLegerPeers": f"n0-127.0.0.1:{port}",
+        "dLegerSelfId": "n0",
+    }
+
+
+@pytest.mark.compat(
+    feature="DLedger store written by pyrmq, opened by Java",
+    client="pyrmq client",
+    server="Java + pyrmq servers",
+)
+async def test_java_dledger_broker_opens_a_pyrmq_dledger_store(tmp_path: Path) -> None:
+    group = dledger(free_port())
+    with deployment(tmp_path) as running:
+        running.start_broker("broker-d", "127.0.0.1", autoCreateTopicEnable="true", **group)
+        await wait_master(running.namesrv_addr)
+        sent = await write_side(running.namesrv_addr)
+        running.brokers.pop("broker-d").stop()  # SIGTERM: a clean shutdown
+        java = JavaDeployment(tmp_path / "java", running.namesrv_addr)
+        try:
+            java.start_broker("broker-d", **java_store(tmp_path / "broker-d"), **group)
+            await wait_master(running.namesrv_addr)
+            await read_side(running.namesrv_addr, sent)
+        finally:
+            java.stop_all()
+
+
+@pytest.mark.compat(
+    feature="DLedger store written by Java, opened by pyrmq",
+    client="pyrmq client",
+    server="Java + pyrmq servers",
+)
+async def test_pyrmq_dledger_broker_opens_a_java_dledger_store(tmp_path: Path) -> None:
+    group = dledger(free_port())
+    with deployment(tmp_path) as running:
+        java = JavaDeployment(tmp_path / "java", running.namesrv_addr)
+        try:
+            java.start_broker("broker-d", **java_store(tmp_path / "broker-d"), **group)
+            await wait_master(running.namesrv_addr)
+            sent = await write_side(running.namesrv_addr)
+        finally:
+            java.stop_all()  # SIGTERM: a clean shutdown
+        running.start_broker("broker-d", "127.0.0.1", autoCreateTopicEnable="true", **group)
+        await wait_master(running.namesrv_addr)
         await read_side(running.namesrv_addr, sent)
