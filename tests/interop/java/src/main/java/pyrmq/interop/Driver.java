@@ -72,6 +72,7 @@ public final class Driver {
             case "litepull": ok = litePull(ns, rest); break;
             case "admin": ok = admin(ns, rest); break;
             case "progress": ok = progress(ns, rest); break;
+            case "failover": ok = failover(ns, rest); break;
             default:
                 System.err.println("unknown scenario " + args[0]);
                 System.exit(64);
@@ -598,6 +599,42 @@ public final class Driver {
             return true;
         } finally {
             admin.shutdown();
+        }
+    }
+
+    /**
+     * failover TOPIC COUNT TIMEOUT_S: COUNT sends, one at a time, no client retries, routes
+     * polled every second (the default is 30 s); every acknowledgement and every failure is
+     * printed, so the caller can kill the master meanwhile and see where sends went on.
+     */
+    static boolean failover(String ns, String[] a) throws Exception {
+        String topic = a[0];
+        int count = Integer.parseInt(a[1]);
+        long deadline = System.currentTimeMillis() + Integer.parseInt(a[2]) * 1000L;
+        DefaultMQProducer p = new DefaultMQProducer("java-failover");
+        p.setNamesrvAddr(ns);
+        p.setInstanceName("java-failover-" + System.nanoTime());
+        p.setPollNameServerInterval(1000);
+        p.setRetryTimesWhenSendFailed(0);
+        p.setSendMsgTimeout(2000);
+        p.start();
+        try {
+            for (int i = 0; i < count && System.currentTimeMillis() < deadline; i++) {
+                String body = "j-" + i;
+                try {
+                    SendResult r = p.send(new Message(topic, body.getBytes(StandardCharsets.UTF_8)));
+                    emit("event", "ack", "body", body, "status", r.getSendStatus().name(),
+                        "queueId", r.getMessageQueue().getQueueId(), "queueOffset", r.getQueueOffset(),
+                        "offsetMsgId", r.getOffsetMsgId());
+                } catch (Exception e) {
+                    emit("event", "send-error", "body", body, "error", e.getClass().getSimpleName());
+                    Thread.sleep(50);
+                }
+            }
+            emit("event", "done");
+            return true;
+        } finally {
+            p.shutdown();
         }
     }
 
