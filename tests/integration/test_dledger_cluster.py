@@ -23,7 +23,15 @@ from pathlib import Path
 
 import pytest
 
-from pyrmq.client import ConsumeStatus, Message, MessageExt, Producer, PushConsumer, SendStatus
+from pyrmq.client import (
+    ConsumeStatus,
+    LitePullConsumer,
+    Message,
+    MessageExt,
+    Producer,
+    PushConsumer,
+    SendStatus,
+)
 from pyrmq.client.admin import Admin
 from pyrmq.client.config import ClientConfig
 from pyrmq.common.constants import MASTER_ID
@@ -353,6 +361,55 @@ async def test_a_running_consumer_follows_the_new_master(tmp_path: Path) -> None
                 if result.send_status is SendStatus.SEND_OK:
                     after.add(body)
             await wait_for(lambda: after <= got, 60)
+        finally:
+            await consumer.shutdown()
+            await producer.shutdown()
+            await admin.close()
+
+
+async def test_a_running_lite_pull_consumer_follows_the_new_master(tmp_path: Path) -> None:
+    """As above, for DefaultLitePullConsumer's pyrmq twin: its pulls to the dead master fail,
+    and it looks the route up at once (route poll set to an hour)."""
+    hour = ClientConfig(poll_name_server_interval_s=3600.0)
+    with dledger_cluster(tmp_path) as (cluster, _):
+        admin = Admin(cluster.namesrv_addr)
+        producer = Producer("raft-pg", cluster.namesrv_addr, client_config=hour)
+        consumer = LitePullConsumer(
+            "live-lite",
+            cluster.namesrv_addr,
+            consume_from_where="CONSUME_FROM_FIRST_OFFSET",
+            client_config=hour,
+            instance_name="live-lite-consumer",
+        )
+        consumer.subscribe(TOPIC, "*")
+        got: set[bytes] = set()
+
+        async def poll_until(expected: set[bytes], timeout_s: float) -> None:
+            deadline = time.monotonic() + timeout_s
+            while not expected <= got and time.monotonic() < deadline:
+                got.update(m.body for m in await consumer.poll(0.2))
+            assert expected <= got, f"{len(expected - got)} not polled within {timeout_s}s"
+
+        try:
+            master = await ready_topic(admin, cluster, producer)
+            await consumer.start()
+            before = {f"before-{i}".encode() for i in range(20)}
+            for body in before:
+                await producer.send(Message(TOPIC, body))
+            await poll_until(before, 30)
+            cluster.kill(master)
+            await wait_master(admin, cluster, not_=master)
+            after: set[bytes] = set()
+            while len(after) < 20:
+                body = f"after-{len(after)}".encode()
+                try:
+                    result = await producer.send(Message(TOPIC, body))
+                except Exception:  # noqa: BLE001 - the failover is under way
+                    await asyncio.sleep(0.1)
+                    continue
+                if result.send_status is SendStatus.SEND_OK:
+                    after.add(body)
+            await poll_until(after, 60)
         finally:
             await consumer.shutdown()
             await producer.shutdown()

@@ -25,7 +25,7 @@ from pyrmq.common.constants import MASTER_ID
 from pyrmq.common.message import MessageExt
 from pyrmq.common.service import TaskGroup
 from pyrmq.remoting.bodies import MessageQueue
-from pyrmq.remoting.errors import RemotingError
+from pyrmq.remoting.errors import MQResponseError, RemotingError
 from pyrmq.remoting.heartbeat import SubscriptionData, build_subscription_data
 
 __all__ = ["AssignedQueue", "LitePullTasks", "PulledBatch"]
@@ -162,6 +162,10 @@ class LitePullTasks:
                 )
             except (RemotingError, MQClientError, ValueError) as exc:
                 log.warning("[%s] lite pull of %s failed: %s", self.group, mq, exc)
+                if isinstance(exc, RemotingError) and not isinstance(exc, MQResponseError):
+                    # The broker is unreachable (gone, or a DLedger master replaced): look the
+                    # route up now rather than at the next 30 s poll, as the push consumer does.
+                    self._instance.request_route_refresh(mq.topic)
                 await asyncio.sleep(ERROR_DELAY_S)
                 continue
             if pq.dropped or generation != state.generation:
