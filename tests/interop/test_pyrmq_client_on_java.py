@@ -4,13 +4,15 @@ The same features the Java client is tested with against pyrmq (test_java_client
 other way round: sync, async, oneway and batch sends, push consumption once per message with
 everything intact, tag and SQL92 filters, orderly, broadcast, delay, transactions with a
 check-back, retries to the DLQ, query by key / offset msgId / unique key, the lite pull
-consumer with committed offsets, and the admin calls (topic create, route, cluster).
+consumer with committed offsets and with assign + seek, search by timestamp, the plain pull
+consumer with a compressed body, and the admin calls (topic create, route, cluster).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -26,7 +28,10 @@ from pyrmq.client import (
     LocalTransactionState,
     Message,
     MessageExt,
+    MessageQueue,
     Producer,
+    PullConsumer,
+    PullStatus,
     PushConsumer,
     QueryClient,
     SelectMessageQueueByHash,
@@ -394,3 +399,58 @@ async def test_admin_topic_create_route_and_cluster(java_cluster: JavaDeployment
         assert [
             (q.broker_name, q.read_queue_nums, q.write_queue_nums) for q in route.queue_datas
         ] == [("broker-j", 3, 3)]
+
+
+@pytest.mark.compat(feature="compressed body + pull consumer", client=CLIENT, server=SERVER)
+async def test_compressed_body_and_plain_pull(java_cluster: JavaDeployment) -> None:
+    topic = unique("PyBig")
+    ns = java_cluster.namesrv_addr
+    body = bytes(random.Random(7).choice(b"abcdefgh ") for _ in range(100 * 1024))
+    async with Admin(ns) as admin:
+        await admin.create_topic(java_cluster.brokers["broker-j"].addr, topic, 1)
+    mq = MessageQueue(topic, "broker-j", 0)
+    async with producing(ns) as producer:
+        sent = await producer.send(Message(topic, body))  # over 4 KiB: zlib-compressed
+        await producer.send(Message(topic, b"small"))
+    async with PullConsumer(unique("py-pull-"), ns) as puller:
+        result = await puller.pull(mq, "*", 0, 32)
+        assert result.status is PullStatus.FOUND
+        assert [m.body for m in result.msgs] == [body, b"small"]
+        assert result.msgs[0].uniq_key == sent.msg_id
+        assert (result.next_begin_offset, result.max_offset) == (2, 2)
+        assert (await puller.pull(mq, "*", 2, 32)).status is PullStatus.NO_NEW_MSG
+        moved = await puller.pull(mq, "*", 50, 32)
+        assert moved.status is PullStatus.OFFSET_ILLEGAL and moved.next_begin_offset == 2
+
+
+@pytest.mark.compat(feature="lite pull assign + seek, search offset", client=CLIENT, server=SERVER)
+async def test_lite_pull_assign_seek_and_search_offset(java_cluster: JavaDeployment) -> None:
+    topic = unique("PySeek")
+    ns = java_cluster.namesrv_addr
+    async with Admin(ns) as admin:
+        await admin.create_topic(java_cluster.brokers["broker-j"].addr, topic, 1)
+        mq = MessageQueue(topic, "broker-j", 0)
+        async with producing(ns) as producer:
+            for i in range(5):
+                await producer.send(message(topic, i))
+            await asyncio.sleep(0.02)
+            middle_ms = int(time.time() * 1000)
+            await asyncio.sleep(0.3)
+            for i in range(5, 10):
+                await producer.send(message(topic, i))
+        # The offset whose store time is closest (RocketMQ 4.9's getOffsetInQueueByTime):
+        # message 4, 20 ms before, not message 5, 300 ms after.
+        assert await admin.search_offset(mq, middle_ms) == 4
+    consumer = LitePullConsumer(unique("py-seek-"), ns, enable_auto_commit=False)
+    consumer.assign([mq])
+    await consumer.start()
+    try:
+        await consumer.seek(mq, 7)
+        got: list[MessageExt] = []
+        for _ in range(20):
+            got += await consumer.poll(0.5)
+            if len(got) >= 3:
+                break
+    finally:
+        await consumer.shutdown()
+    assert [m.body for m in got] == [b"py-7", b"py-8", b"py-9"]
