@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -34,6 +33,7 @@ from pyrmq.remoting.heartbeat import (
     encode_heartbeat,
 )
 from tests.support.cluster import LocalCluster, local_cluster
+from tests.support.ports import free_port
 
 TOPIC = "TopicTest"
 GROUP = "GroupA"
@@ -463,26 +463,10 @@ async def test_sql92_is_refused_when_property_filter_is_off(
 # --------------------------------------------------------------------------- VIP channel
 
 
-def free_port_block(offsets: tuple[int, ...]) -> int:
-    """A port p with p + d free on 127.0.0.1 for every d in ``offsets``."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        try:
-            for d in offsets:
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port + d))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port block")
-
-
 async def test_vip_channel_on_listen_port_minus_two_serves_all_but_pulls(
     tmp_path: Path, client: RemotingClient
 ) -> None:
-    port = free_port_block((-2, 0, 1))
+    port = free_port(also=(-2, 1))
     async with local_cluster(tmp_path, {"listen_port": port}) as running:
         assert running.broker.fast_server is not None
         vip = f"127.0.0.1:{port - 2}"

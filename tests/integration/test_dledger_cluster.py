@@ -36,6 +36,7 @@ from pyrmq.client.admin import Admin
 from pyrmq.client.config import ClientConfig
 from pyrmq.common.constants import MASTER_ID
 from tests.integration.test_e2e import wait_for
+from tests.support.ports import free_port
 from tests.support.processes import ServerProcess, write_properties
 from tests.support.tcp_proxy import TcpProxy
 
@@ -44,12 +45,6 @@ pytestmark = pytest.mark.cluster
 TOPIC = "RaftTopic"
 GROUP = "RaftNode00"
 HOSTS = {"n0": "127.0.0.1", "n1": "127.0.0.2", "n2": "127.0.0.3"}
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

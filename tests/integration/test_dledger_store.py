@@ -10,7 +10,6 @@ recovers its log and consume queues. Short Raft timers keep it fast.
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,18 +22,13 @@ from pyrmq.store.config import MessageStoreConfig
 from pyrmq.store.message_store import MessageStore
 from pyrmq.store.results import GetMessageStatus, PutMessageStatus
 from tests.integration.test_e2e import wait_for
+from tests.support.ports import free_port
 from tests.support.store_writer import TOPIC, message
 
 FAST = RaftConfig(
     heartbeat_interval_ms=50, election_timeout_min_ms=300, election_timeout_max_ms=600
 )
 IDS = ("n0", "n1", "n2")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def config(root: Path, node: str, peers: str) -> MessageStoreConfig:

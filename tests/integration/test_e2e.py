@@ -38,9 +38,7 @@ class Deployment:
     def namesrv_addr(self) -> str:
         return self.namesrv.addr
 
-    def start_broker(
-        self, name: str, host: str, port: int = 0, **extra: object
-    ) -> ServerProcess:
+    def start_broker(self, name: str, host: str, port: int = 0, **extra: object) -> ServerProcess:
         settings: dict[str, object] = {"defaultTopicQueueNums": 4, **extra}
         conf = write_properties(
             self.root / f"{name}.properties",

@@ -21,6 +21,7 @@ import pytest
 from pyrmq.client import ConsumeStatus, Message, MessageExt, Producer, PushConsumer, SendStatus
 from pyrmq.client.admin import Admin
 from tests.integration.test_e2e import wait_for
+from tests.support.ports import free_port
 from tests.support.processes import ServerProcess, write_properties
 
 pytestmark = pytest.mark.cluster
@@ -264,28 +265,10 @@ async def test_async_master_lost_only_its_unreplicated_tail(tmp_path: Path) -> N
         assert lost <= acked - held_by_slaves
 
 
-def free_port_pair(host: str) -> int:
-    """A port P with P + 1 free too: a master restarts on the ports its slave knows (remoting
-    P, HA P + 1), as a deployment with fixed ports does."""
-    import socket
-
-    for _ in range(50):
-        with socket.socket() as first:
-            first.bind((host, 0))
-            port = first.getsockname()[1]
-            with socket.socket() as second:
-                try:
-                    second.bind((host, port + 1))
-                except OSError:
-                    continue
-                return int(port)
-    raise RuntimeError("no free port pair")
-
-
 async def test_replication_resumes_after_master_and_slave_restarts(tmp_path: Path) -> None:
     with ha_cluster(tmp_path, "SYNC_MASTER") as cluster:
         # master a again, on fixed ports, so that a restart keeps its addresses
-        port = free_port_pair("127.0.0.1")
+        port = free_port("127.0.0.1", also=(1,))
         cluster.start_broker("broker-a", "broker-a", "127.0.0.1", False, port)
         cluster.brokers["broker-a-s"].stop()
         cluster.start_broker("broker-a-s", "broker-a", "127.0.0.3", True)

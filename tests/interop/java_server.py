@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.interop.java_driver import java_binary, java_classpath
+from tests.support.ports import free_port
 from tests.support.processes import write_properties
 
 LOGBACK = """<configuration>
@@ -32,26 +32,6 @@ NAMESRV_BOOT = re.compile(r"The Name Server boot success")
 BROKER_BOOT = re.compile(r"The broker\[.*\] boot success")
 #: Every delay level one second, as the pyrmq fixture.
 FAST_LEVELS = " ".join(["1s"] * 18)
-
-
-def _free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str = "127.0.0.1", also: tuple[int, ...] = ()) -> int:
-    """A port free now, with ``port + d`` free for every d in ``also``."""
-    for _ in range(200):
-        with socket.socket() as sock:
-            sock.bind((host, 0))
-            port = int(sock.getsockname()[1])
-        if all(0 < port + d < 65536 and _free(host, port + d) for d in also):
-            return port
-    raise RuntimeError("no free port block found")
 
 
 class JavaProcess:

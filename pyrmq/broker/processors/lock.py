@@ -38,7 +38,8 @@ class LockProcessor:
     def lock(self, conn: RemotingConnection, req: RemotingCommand) -> RemotingCommand:
         group, client_id, mqs = _lock_body(req.body)
         granted = self.broker.rebalance_lock_manager.try_lock_batch(
-            group, mqs, client_id, self.broker.clock.now_ms())
+            group, mqs, client_id, self.broker.clock.now_ms()
+        )
         ordered = sorted(granted)
         body = orjson.dumps({"lockOKMQSet": [mq.to_wire() for mq in ordered]})
         return req.response(ResponseCode.SUCCESS, body=body)
