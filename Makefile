@@ -32,6 +32,7 @@ test: $(TSTAMP) interop
 
 lint: $(TSTAMP)
 	$(VENV)/bin/ruff check pyrmq tests benchmarks
+	$(VENV)/bin/ruff format --check pyrmq tests benchmarks
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)
