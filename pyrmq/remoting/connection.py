@@ -76,8 +76,12 @@ class RemotingConnection(asyncio.Protocol):
         self.local = _format_addr(transport.get_extra_info("sockname"))
         sock = transport.get_extra_info("socket")
         if self._keep_unread and sock is not None:
-            self._shadow = socket.socket(fileno=os.dup(sock.fileno()))
-            self._shadow.setblocking(False)
+            try:
+                self._shadow = socket.socket(fileno=os.dup(sock.fileno()))
+            except OSError as exc:  # out of descriptors: serve the connection without it
+                log.warning("no duplicate descriptor for %s: %s", self.peer, exc)
+            else:
+                self._shadow.setblocking(False)
 
     def data_received(self, data: bytes) -> None:
         self.last_io_s = asyncio.get_running_loop().time()
