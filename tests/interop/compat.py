@@ -27,7 +27,9 @@ NOTES = """\
 - **Versions.** Java: Apache RocketMQ 4.9.7 (client, tools, NameServer and Broker from Maven
   Central; the newest 4.9.x whose broker jar is served here). Go: rocketmq-client-go v2. Node:
   ali-ons 3.12.0. C++: the rocketmq-client-cpp 1.x core as bundled in the PyPI `rocketmq` 0.4.4
-  wheel.
+  wheel, and the 2.1.0 core as bundled in the PyPI `rocketmq-python-cvs` 2.1.0.3 sdist (run with
+  message trace on: with it off, that core dereferences a null trace producer when a consumer
+  shuts down, fixed upstream in 2.2.0).
 - **ali-ons cannot send to a topic the NameServer does not know**: it has no TBW102 fallback
   (ali-sdk/ali-ons#90), against the Java NameServer too; its tests create topics first.
 - **A consumer of a topic that does not exist yet** learns its route at the next route poll
