@@ -1,13 +1,14 @@
-"""The C++ RocketMQ client (rocketmq-client-cpp 1.x core) against a pyrmq NameServer + broker.
+"""The C++ RocketMQ client against a pyrmq NameServer + broker, with both C++ cores.
 
-The client is PyPI ``rocketmq`` 0.4.4, a ctypes binding whose manylinux wheel bundles the C++ core
-``librocketmq.so``: every frame on the wire is the C++ core's (JSON headers, ``language: CPP``,
-SEND_MESSAGE with long field names). ``tests/interop/cpp/build.sh`` installs it into a venv of its
-own, and each test runs ``driver.py`` there as a separate process (bounded by a timeout, its log in
-a temp HOME) against the module's pyrmq deployment, asserting on the JSON lines it printed: sync
-send + push consumption, tag filtering, orderly send and consumption, a group resuming from its
-committed offsets, delay levels, RECONSUME_LATER retries, broadcasting, and both directions across
-clients (C++ producer -> pyrmq consumer, pyrmq producer -> C++ consumer).
+Each test runs once per core, each a ctypes ``rocketmq`` binding bundling ``librocketmq.so`` in a
+venv of its own (``tests/interop/cpp/build.sh``): PyPI ``rocketmq`` 0.4.4 carries the 1.x core,
+PyPI ``rocketmq-python-cvs`` 2.1.0.3 a 2.1.0 core (every run checks the 2.x core says so). Every
+frame on the wire is the core's (JSON headers, ``language: CPP``). Each test runs ``driver.py``
+as a separate process (bounded by a timeout, its log in a temp HOME) against the module's pyrmq
+deployment, asserting on the JSON lines it printed: sync send + push consumption, tag filtering,
+orderly send and consumption, a group resuming from its committed offsets, delay levels,
+RECONSUME_LATER retries, broadcasting, and both directions across clients (C++ producer -> pyrmq
+consumer, pyrmq producer -> C++ consumer).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import pytest
@@ -41,7 +43,6 @@ from tests.interop.tools import driver
 
 pytestmark = pytest.mark.cluster
 
-CPP = "C++ (rocketmq wheel)"
 PYRMQ = "pyrmq"
 #: The user property driver.py sets on every message and reports back.
 PROPERTY = "interop"
@@ -54,69 +55,123 @@ def unique(prefix: str) -> str:
     return f"{prefix}{next(_names)}"
 
 
-@pytest.fixture
-def ns(pyrmq_cluster: Deployment) -> str:
-    return pyrmq_cluster.namesrv_addr
+@dataclass(frozen=True)
+class Core:
+    """One C++ core: its driver under ``.cache/interop/<kind>``, its compatibility-matrix
+    column, and what its driver's ``done`` says it is (the 1.x core cannot say: None)."""
+
+    kind: str
+    client: str
+    version: str | None
+
+
+CORES = [
+    Core("cpp", "C++ (rocketmq wheel)", None),
+    Core("cpp2", "C++ 2.x core (rocketmq-python-cvs)", "CPP CORE VERSION: 2."),
+]
+
+
+@pytest.fixture(scope="module", params=CORES, ids=[c.kind for c in CORES])
+def core(request: pytest.FixtureRequest) -> Core:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def compat_client(core: Core) -> str:
+    """The column of each compat-marked test here (their markers name no client)."""
+    return core.client
 
 
 # --------------------------------------------------------------------------- driver processes
-
-
-def command(subcommand: str, namesrv: str, log_dir: str, *args: object) -> list[str]:
-    python = driver("cpp", "venv/bin/python")
-    script = driver("cpp", "driver.py")
-    return [
-        str(python),
-        str(script),
-        subcommand,
-        "--namesrv",
-        namesrv,
-        "--log-dir",
-        log_dir,
-        *map(str, args),
-    ]
 
 
 def parse(stdout: str) -> list[Event]:
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
-def run_cpp(subcommand: str, namesrv: str, *args: object, timeout_s: float = 60.0) -> list[Event]:
-    """The events one driver run printed; fails the test on a non-zero exit or a timeout."""
-    with tempfile.TemporaryDirectory(prefix="pyrmq-cpp-") as home:
-        try:
-            done = subprocess.run(
-                command(subcommand, namesrv, home, *args),
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"cpp {subcommand} ran past {timeout_s}s; stdout: {exc.stdout!r}")
-    if done.returncode != 0:
-        pytest.fail(
-            f"cpp {subcommand} exited {done.returncode}\nstdout:\n{done.stdout}\n"
-            f"stderr:\n{done.stderr[-4000:]}"
-        )
-    return parse(done.stdout)
-
-
 def of(events: list[Event], kind: str) -> list[Event]:
     return [e for e in events if e.get("event") == kind]
+
+
+@dataclass(frozen=True)
+class Cpp:
+    """One core's driver against one NameServer."""
+
+    core: Core
+    ns: str
+
+    def command(self, subcommand: str, log_dir: str, *args: object) -> list[str]:
+        python = driver(self.core.kind, "venv/bin/python")
+        script = driver(self.core.kind, "driver.py")
+        options = ["--namesrv", self.ns, "--log-dir", log_dir, *map(str, args)]
+        return [str(python), str(script), subcommand, *options]
+
+    def check_core(self, events: list[Event]) -> list[Event]:
+        for end in of(events, "done"):
+            if self.core.version is None:
+                assert end["core"] is None, end
+            else:
+                assert str(end["core"]).startswith(self.core.version), end
+        return events
+
+    def run(self, subcommand: str, *args: object, timeout_s: float = 60.0) -> list[Event]:
+        """The events one driver run printed; fails the test on a non-zero exit or a timeout."""
+        kind = self.core.kind
+        with tempfile.TemporaryDirectory(prefix=f"pyrmq-{kind}-") as home:
+            try:
+                done = subprocess.run(
+                    self.command(subcommand, home, *args),
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout_s,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                pytest.fail(f"{kind} {subcommand} ran past {timeout_s}s; stdout: {exc.stdout!r}")
+        if done.returncode != 0:
+            pytest.fail(
+                f"{kind} {subcommand} exited {done.returncode}\nstdout:\n{done.stdout}\n"
+                f"stderr:\n{done.stderr[-4000:]}"
+            )
+        return self.check_core(parse(done.stdout))
+
+    @contextmanager
+    def running(self, subcommand: str, *args: object) -> Iterator[Running]:
+        proc = Running(self, subcommand, *args)
+        try:
+            yield proc
+        finally:
+            proc.close()
+
+    def consume(self, topic: str, expect: int, *extra: object, group: str = "") -> list[Event]:
+        group = group or unique("cpp-c-")
+        options = ["--topic", topic, "--group", group, "--expect", expect, "--timeout", 30]
+        events = self.run("consume", *options, *extra)
+        (done,) = of(events, "done")
+        assert done["received"] == len(of(events, "received"))
+        return of(events, "received")
+
+    def produce(self, topic: str, count: int, *extra: object, orderly: bool = False) -> list[Event]:
+        subcommand = "produce-orderly" if orderly else "produce"
+        events = self.run(subcommand, "--topic", topic, "--count", count, *extra)
+        sent = of(events, "sent")
+        assert len(sent) == count
+        assert {s["status"] for s in sent} == {"OK"}
+        return sent
 
 
 class Running:
     """A driver process left running (a consumer that must be up before the sends): a thread
     reads its events as they come; its stderr and the C++ core's log go to its temp HOME."""
 
-    def __init__(self, subcommand: str, namesrv: str, *args: object) -> None:
-        driver("cpp", "driver.py")  # skips or fails the test before anything is made
-        self._home = tempfile.TemporaryDirectory(prefix="pyrmq-cpp-")
+    def __init__(self, cpp: Cpp, subcommand: str, *args: object) -> None:
+        self._cpp = cpp
+        driver(cpp.core.kind, "driver.py")  # skips or fails the test before anything is made
+        self._home = tempfile.TemporaryDirectory(prefix=f"pyrmq-{cpp.core.kind}-")
         self._stderr_path = f"{self._home.name}/stderr.txt"
         with open(self._stderr_path, "w") as stderr:
             self.proc = subprocess.Popen(
-                command(subcommand, namesrv, self._home.name, *args),
+                cpp.command(subcommand, self._home.name, *args),
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
@@ -145,13 +200,14 @@ class Running:
         self._reader.join(timeout=5)
         if code != 0:
             self.fail(f"exited {code}")
-        return self.poll_events()
+        return self._cpp.check_core(self.poll_events())
 
     def fail(self, why: str) -> NoReturn:
         self.stop()
         with open(self._stderr_path) as stderr:
             tail = stderr.read()[-4000:]
-        pytest.fail(f"cpp {why}\nevents: {self.poll_events()}\nstderr:\n{tail}")
+        kind = self._cpp.core.kind
+        pytest.fail(f"{kind} {why}\nevents: {self.poll_events()}\nstderr:\n{tail}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -166,42 +222,9 @@ class Running:
         self._home.cleanup()
 
 
-@contextmanager
-def running(subcommand: str, namesrv: str, *args: object) -> Iterator[Running]:
-    proc = Running(subcommand, namesrv, *args)
-    try:
-        yield proc
-    finally:
-        proc.close()
-
-
-def consume(ns: str, topic: str, expect: int, *extra: object, group: str = "") -> list[Event]:
-    group = group or unique("cpp-c-")
-    events = run_cpp(
-        "consume",
-        ns,
-        "--topic",
-        topic,
-        "--group",
-        group,
-        "--expect",
-        expect,
-        "--timeout",
-        30,
-        *extra,
-    )
-    (done,) = of(events, "done")
-    assert done["received"] == len(of(events, "received"))
-    return of(events, "received")
-
-
-def produce(ns: str, topic: str, count: int, *extra: object, orderly: bool = False) -> list[Event]:
-    subcommand = "produce-orderly" if orderly else "produce"
-    events = run_cpp(subcommand, ns, "--topic", topic, "--count", count, *extra)
-    sent = of(events, "sent")
-    assert len(sent) == count
-    assert {s["status"] for s in sent} == {"OK"}
-    return sent
+@pytest.fixture
+def cpp(core: Core, pyrmq_cluster: Deployment) -> Cpp:
+    return Cpp(core, pyrmq_cluster.namesrv_addr)
 
 
 def check_round_trip(sent: list[Event], got: list[Event]) -> None:
@@ -220,29 +243,29 @@ def check_round_trip(sent: list[Event], got: list[Event]) -> None:
 # --------------------------------------------------------------------------- C++ on both sides
 
 
-@pytest.mark.compat(feature="sync send + push consume", client=CPP, server=PYRMQ)
-def test_sync_send_then_push_consume_each_message_once(ns: str) -> None:
+@pytest.mark.compat(feature="sync send + push consume", server=PYRMQ)
+def test_sync_send_then_push_consume_each_message_once(cpp: Cpp) -> None:
     topic = unique("CppSync")
-    sent = produce(ns, topic, 20)
-    got = consume(ns, topic, 20)
+    sent = cpp.produce(topic, 20)
+    got = cpp.consume(topic, 20)
     check_round_trip(sent, got)
     assert {m["topic"] for m in got} == {topic}
     assert len({m["queue_id"] for m in got}) == 4  # the producer spread over the 4 queues
 
 
-@pytest.mark.compat(feature="tag filter", client=CPP, server=PYRMQ)
-def test_tag_subscription_gets_only_its_tag(ns: str) -> None:
+@pytest.mark.compat(feature="tag filter", server=PYRMQ)
+def test_tag_subscription_gets_only_its_tag(cpp: Cpp) -> None:
     topic = unique("CppTag")
-    sent = produce(ns, topic, 12)  # Tag0 for even i, Tag1 for odd
-    got = consume(ns, topic, 6, "--expression", "Tag1 || TagX")
+    sent = cpp.produce(topic, 12)  # Tag0 for even i, Tag1 for odd
+    got = cpp.consume(topic, 6, "--expression", "Tag1 || TagX")
     check_round_trip([s for s in sent if s["tags"] == "Tag1"], got)
 
 
-@pytest.mark.compat(feature="orderly (selector + orderly listener)", client=CPP, server=PYRMQ)
-def test_orderly_each_shard_in_send_order_from_one_queue(ns: str) -> None:
+@pytest.mark.compat(feature="orderly (selector + orderly listener)", server=PYRMQ)
+def test_orderly_each_shard_in_send_order_from_one_queue(cpp: Cpp) -> None:
     topic = unique("CppOrder")
-    sent = produce(ns, topic, 15, "--shards", 3, orderly=True)
-    got = consume(ns, topic, 15, "--orderly")
+    sent = cpp.produce(topic, 15, "--shards", 3, orderly=True)
+    got = cpp.consume(topic, 15, "--orderly")
     check_round_trip(sent, got)
     shard_of = {s["msg_id"]: s["shard"] for s in sent}
     queues: dict[str, set[int]] = {}
@@ -256,21 +279,21 @@ def test_orderly_each_shard_in_send_order_from_one_queue(ns: str) -> None:
     assert queues == {str(k): {k} for k in range(3)}
 
 
-@pytest.mark.compat(feature="a group resumes from committed offsets", client=CPP, server=PYRMQ)
-def test_group_resumes_from_its_committed_offsets(ns: str) -> None:
+@pytest.mark.compat(feature="a group resumes from committed offsets", server=PYRMQ)
+def test_group_resumes_from_its_committed_offsets(cpp: Cpp) -> None:
     topic, group = unique("CppResume"), unique("cpp-resume-")
-    first = produce(ns, topic, 8, "--prefix", "first")
-    check_round_trip(first, consume(ns, topic, 8, group=group))
-    second = produce(ns, topic, 4, "--prefix", "second")
+    first = cpp.produce(topic, 8, "--prefix", "first")
+    check_round_trip(first, cpp.consume(topic, 8, group=group))
+    second = cpp.produce(topic, 4, "--prefix", "second")
     # The same group again: only what came after its committed offsets, nothing twice.
-    check_round_trip(second, consume(ns, topic, 4, "--settle", 2, group=group))
+    check_round_trip(second, cpp.consume(topic, 4, "--settle", 2, group=group))
 
 
-@pytest.mark.compat(feature="delay level", client=CPP, server=PYRMQ)
-def test_delay_level_delivers_after_the_delay(ns: str) -> None:
+@pytest.mark.compat(feature="delay level", server=PYRMQ)
+def test_delay_level_delivers_after_the_delay(cpp: Cpp) -> None:
     topic = unique("CppDelay")
-    (sent,) = produce(ns, topic, 1, "--delay-level", 3)
-    (msg,) = consume(ns, topic, 1)
+    (sent,) = cpp.produce(topic, 1, "--delay-level", 3)
+    (msg,) = cpp.consume(topic, 1)
     assert (msg["msg_id"], msg["body"], msg["topic"]) == (sent["msg_id"], "cpp-0", topic)
     assert (msg["tags"], msg["keys"], msg["property"]) == (sent["tags"], sent["keys"], "cpp-0")
     assert msg["delay"] == "3"
@@ -279,8 +302,8 @@ def test_delay_level_delivers_after_the_delay(ns: str) -> None:
     assert msg["at"] - sent["at"] >= 900
 
 
-@pytest.mark.compat(feature="consume retry (RECONSUME_LATER)", client=CPP, server=PYRMQ)
-def test_reconsume_later_redelivers_through_the_retry_topic(ns: str) -> None:
+@pytest.mark.compat(feature="consume retry (RECONSUME_LATER)", server=PYRMQ)
+def test_reconsume_later_redelivers_through_the_retry_topic(cpp: Cpp) -> None:
     topic, group = unique("CppRetry"), unique("cpp-retry-")
     # The C++ core asks for the %RETRY%<group> route before its first heartbeat has the broker
     # create that topic (so the NameServer has none yet, Apache's as well), and pulls it only
@@ -288,10 +311,10 @@ def test_reconsume_later_redelivers_through_the_retry_topic(ns: str) -> None:
     # the topic to exist (the core heartbeats only to brokers it has a route to), so a warm-up
     # message comes first, reported apart and not counted.
     warmup = ("--warmup-prefix", "warmup")
-    produce(ns, topic, 1, "--prefix", "warmup")
-    consume(ns, topic, 0, "--settle", 1.5, *warmup, group=group)
-    sent = produce(ns, topic, 3)
-    got = consume(ns, topic, 6, "--reconsume-later", 1, *warmup, group=group)
+    cpp.produce(topic, 1, "--prefix", "warmup")
+    cpp.consume(topic, 0, "--settle", 1.5, *warmup, group=group)
+    sent = cpp.produce(topic, 3)
+    got = cpp.consume(topic, 6, "--reconsume-later", 1, *warmup, group=group)
     deliveries: dict[str, list[int]] = {}
     for m in got:
         deliveries.setdefault(m["msg_id"], []).append(m["reconsume_times"])
@@ -311,10 +334,10 @@ def test_reconsume_later_redelivers_through_the_retry_topic(ns: str) -> None:
         )
 
 
-@pytest.mark.compat(feature="broadcast", client=CPP, server=PYRMQ)
-def test_broadcast_members_each_get_everything(ns: str) -> None:
+@pytest.mark.compat(feature="broadcast", server=PYRMQ)
+def test_broadcast_members_each_get_everything(cpp: Cpp) -> None:
     topic, group = unique("CppBcast"), unique("cpp-b-")
-    produce(ns, topic, 1, "--prefix", "warmup-first")  # the topic exists before they subscribe
+    cpp.produce(topic, 1, "--prefix", "warmup-first")  # the topic exists before they subscribe
     args = (
         "--topic",
         topic,
@@ -328,17 +351,17 @@ def test_broadcast_members_each_get_everything(ns: str) -> None:
         "--warmup-prefix",
         "warmup",
     )
-    with running("consume", ns, *args) as m1, running("consume", ns, *args) as m2:
+    with cpp.running("consume", *args) as m1, cpp.running("consume", *args) as m2:
         # A broadcast member starts at the queue's end (CONSUME_FROM_LAST_OFFSET): send warm-ups
         # until both have their queues, so nothing of the real run can land before that.
         for attempt in range(40):
             if all(of(m.poll_events(), "warmup") for m in (m1, m2)):
                 break
-            produce(ns, topic, 4, "--prefix", f"warmup-{attempt}")
+            cpp.produce(topic, 4, "--prefix", f"warmup-{attempt}")
             time.sleep(0.25)
         else:
             pytest.fail(f"the broadcast members got no warm-up: {m1.events} {m2.events}")
-        sent = produce(ns, topic, 6)
+        sent = cpp.produce(topic, 6)
         for member in (m1, m2):
             check_round_trip(sent, of(member.finish(timeout_s=40), "received"))
 
@@ -346,14 +369,12 @@ def test_broadcast_members_each_get_everything(ns: str) -> None:
 # --------------------------------------------------------------------------- across clients
 
 
-@pytest.mark.compat(
-    feature="cross-client: it produces, pyrmq client consumes", client=CPP, server=PYRMQ
-)
-async def test_cpp_producer_pyrmq_consumer(ns: str) -> None:
+@pytest.mark.compat(feature="cross-client: it produces, pyrmq client consumes", server=PYRMQ)
+async def test_cpp_producer_pyrmq_consumer(cpp: Cpp) -> None:
     topic = unique("CppToPy")
-    sent = await asyncio.to_thread(produce, ns, topic, 10)
+    sent = await asyncio.to_thread(cpp.produce, topic, 10)
     got: list[MessageExt] = []
-    consumer = PushConsumer(unique("py-c-"), ns, consume_from_where="CONSUME_FROM_FIRST_OFFSET")
+    consumer = PushConsumer(unique("py-c-"), cpp.ns, consume_from_where="CONSUME_FROM_FIRST_OFFSET")
     consumer.subscribe(topic, "Tag0 || Tag1")
 
     def listener(msgs: list[MessageExt]) -> ConsumeStatus:
@@ -379,12 +400,10 @@ async def test_cpp_producer_pyrmq_consumer(ns: str) -> None:
         assert m.reconsume_times == 0
 
 
-@pytest.mark.compat(
-    feature="cross-client: pyrmq client produces, it consumes", client=CPP, server=PYRMQ
-)
-async def test_pyrmq_producer_cpp_consumer(ns: str) -> None:
+@pytest.mark.compat(feature="cross-client: pyrmq client produces, it consumes", server=PYRMQ)
+async def test_pyrmq_producer_cpp_consumer(cpp: Cpp) -> None:
     topic = unique("PyToCpp")
-    producer = Producer(unique("py-p-"), ns)
+    producer = Producer(unique("py-p-"), cpp.ns)
     await producer.start()
     results: dict[str, tuple[int, SendResult]] = {}
     try:
@@ -397,7 +416,7 @@ async def test_pyrmq_producer_cpp_consumer(ns: str) -> None:
             results[result.msg_id] = (i, result)
     finally:
         await producer.shutdown()
-    got = await asyncio.to_thread(consume, ns, topic, 10, "--expression", "PyTag")
+    got = await asyncio.to_thread(cpp.consume, topic, 10, "--expression", "PyTag")
     assert Counter(m["msg_id"] for m in got) == Counter(list(results))  # each once
     for m in got:
         i, result = results[m["msg_id"]]

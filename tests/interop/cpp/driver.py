@@ -1,9 +1,12 @@
-"""Drives the C++ RocketMQ client (the rocketmq-client-cpp core in PyPI ``rocketmq``) for interop.
+"""Drives the C++ RocketMQ client (a rocketmq-client-cpp core behind the ``rocketmq`` binding).
 
-Runs under the venv that ``tests/interop/cpp/build.sh`` makes (.cache/interop/cpp/venv), never
-under pyrmq's: ``rocketmq.client`` is a ctypes binding over the bundled ``librocketmq.so``, so every
-frame on the wire is written by the C++ core. Subcommands print one JSON object per line on
-stdout and nothing else (the core's own output is sent to stderr):
+Runs under one of the venvs that ``tests/interop/cpp/build.sh`` makes, never under pyrmq's:
+.cache/interop/cpp/venv holds PyPI ``rocketmq`` 0.4.4 (the 1.x core), .cache/interop/cpp2/venv
+PyPI ``rocketmq-python-cvs`` 2.1.0.3 (a 2.1.0 core; the same binding API and import name, hence
+two venvs). ``rocketmq.client`` is a ctypes binding over the bundled ``librocketmq.so``, so every
+frame on the wire is written by the C++ core. A 2.x core is told apart by the functions its C API
+exports (``Show*Version``, ``SetPushConsumerMessageTrace``). Subcommands print one JSON object per
+line on stdout and nothing else (the core's own output is sent to stderr):
 
   produce         --namesrv A --topic T --count N   sync sends with tags, keys, a user property
   produce-orderly --namesrv A --topic T --count N --shards K   send_orderly, sharding key i % K
@@ -15,14 +18,17 @@ stdout and nothing else (the core's own output is sent to stderr):
 an ``event``: ``sent`` (index, msg_id, status, offset and what was sent), ``started``,
 ``received`` (body, tags, keys, property, msg_id, queue_id, offset, reconsume_times, timestamps,
 the status answered), ``warmup`` (a received message not counted), ``done`` (the totals) or
-``error`` (what the client raised). The exit status is 0 when everything asked for happened, 1
-on a client error, 2 when ``consume`` ran out of time, 3 when the watchdog fired: every wait is
-bounded, and the watchdog ends the process if starting, sending or shutting down a client hangs.
+``error`` (what the client raised); ``done`` also names the core that ran (``core``: a 2.x
+core's version string, None for 1.x, which cannot say). The exit status is 0 when everything
+asked for happened, 1 on a client error, 2 when ``consume`` ran out of time, 3 when the watchdog
+fired: every wait is bounded, and the watchdog ends the process if starting, sending or shutting
+down a client hangs.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import queue
@@ -41,6 +47,17 @@ sys.stdout = sys.stderr
 from rocketmq.client import Message, Producer, PushConsumer, RecvMessage  # noqa: E402
 from rocketmq.exceptions import RocketMQException, ffi_check  # noqa: E402
 from rocketmq.ffi import MessageModel, _CConsumeStatus, _CLogLevel, dll  # noqa: E402
+
+#: A 2.x core exports these, undeclared by the binding: its version string and the
+#: message-trace switch (CTraceModel: OPEN = 0). The 1.x core has neither.
+CORE2 = hasattr(dll, "SetPushConsumerMessageTrace")
+TRACE_OPEN = 0
+if CORE2:
+    for _kind in ("Producer", "PushConsumer"):
+        getattr(dll, f"Show{_kind}Version").argtypes = [ctypes.c_void_p]
+        getattr(dll, f"Show{_kind}Version").restype = ctypes.c_char_p
+    dll.SetPushConsumerMessageTrace.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    dll.SetPushConsumerMessageTrace.restype = ctypes.c_int
 
 #: The user property every driver message carries, and what interop tests look for.
 PROPERTY = "interop"
@@ -91,17 +108,27 @@ class Watchdog:
 WATCHDOG = Watchdog()
 
 
-def quiet(handle: Any, kind: str, log_dir: str) -> None:
-    """Only errors in the core's log, under ``log_dir`` when given.
-
-    The 1.x core ignores ``Set*LogPath``: it writes ``$HOME/logs/rocketmq-cpp/<pid>_*.log`` (and
-    broadcast offsets under ``$HOME/logs/rocketmq-cpp/snapshot``), reading HOME when its first
-    client is created, so HOME is what points it elsewhere.
-    """
+def home(log_dir: str) -> None:
+    """Point HOME at ``log_dir`` before any client exists: both cores keep their files under
+    HOME (the log under ``logs/rocketmq-cpp/``, a broadcasting group's local offsets), and the
+    1.x core ignores ``Set*LogPath``."""
     if log_dir:
         os.makedirs(log_dir, exist_ok=True)
         os.environ["HOME"] = log_dir
+
+
+def quiet(handle: Any, kind: str, log_dir: str) -> None:
+    """Only errors in the core's log, which goes under ``log_dir`` when given."""
+    if log_dir and CORE2:
+        path = os.path.join(log_dir, "logs", "rocketmq-cpp")
+        os.makedirs(path, exist_ok=True)
+        ffi_check(getattr(dll, f"Set{kind}LogPath")(handle, path.encode()))
     getattr(dll, f"Set{kind}LogLevel")(handle, _CLogLevel.ERROR)
+
+
+def core(handle: Any, kind: str) -> str | None:
+    """A 2.x core's version string; None for the 1.x core."""
+    return text(getattr(dll, f"Show{kind}Version")(handle)) if CORE2 else None
 
 
 def make_message(args: argparse.Namespace, i: int) -> tuple[Message, dict[str, str]]:
@@ -148,6 +175,7 @@ def produce(args: argparse.Namespace, orderly: bool) -> int:
         emit(event="error", step="producer start", error=f"{type(exc).__name__}: {exc}")
         return 1
     sent = 0
+    version = core(producer._handle, "Producer")
     try:
         for i in range(args.count):
             msg, fields = make_message(args, i)
@@ -176,7 +204,7 @@ def produce(args: argparse.Namespace, orderly: bool) -> int:
             sent += 1
     finally:
         stop(producer, "producer shutdown", args.step_timeout)
-    emit(event="done", sent=sent)
+    emit(event="done", sent=sent, core=version)
     return 0
 
 
@@ -225,6 +253,14 @@ def consume(args: argparse.Namespace) -> int:
     model = MessageModel.BROADCASTING if args.broadcast else MessageModel.CLUSTERING
     consumer = PushConsumer(args.group, orderly=args.orderly, message_model=model)
     quiet(consumer._handle, "PushConsumer", args.log_dir)
+    if CORE2:
+        # The 2.1.0 core's push consumer shutdown() always shuts its message-trace producer
+        # down, which exists only when trace is on: with trace off (the default)
+        # ShutdownPushConsumer dereferences a null pointer (DefaultMQPushConsumerImpl::
+        # shutdownMessageTraceInnerProducer, SIGSEGV) before it persists offsets and
+        # unregisters. Fixed in rocketmq-client-cpp 2.2.0; here trace is on so that the consumer
+        # can stop cleanly (its trace producer sends to RMQ_SYS_TRACE_TOPIC).
+        ffi_check(dll.SetPushConsumerMessageTrace(consumer._handle, TRACE_OPEN))
     consumer.set_namesrv_addr(args.namesrv)
     consumer.set_thread_count(args.threads)
     ffi_check(dll.Subscribe(consumer._handle, args.topic.encode(), args.expression.encode()))
@@ -237,7 +273,8 @@ def consume(args: argparse.Namespace) -> int:
         emit(event="error", step="consumer start", error=f"{type(exc).__name__}: {exc}")
         return 1
     WATCHDOG.disarm()
-    emit(event="started", group=args.group, topic=args.topic)
+    version = core(consumer._handle, "PushConsumer")
+    emit(event="started", group=args.group, topic=args.topic, core=version)
     received = 0
     deadline = time.monotonic() + args.timeout
     settle_until: float | None = None
@@ -259,7 +296,7 @@ def consume(args: argparse.Namespace) -> int:
         stop(consumer, "consumer shutdown", args.step_timeout)
     while not arrived.empty():  # consumed while shutting down: still reported
         received += count(arrived.get_nowait())
-    emit(event="done", received=received, expected=args.expect)
+    emit(event="done", received=received, expected=args.expect, core=version)
     return 0 if received >= args.expect else 2
 
 
@@ -312,6 +349,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    home(args.log_dir)
     if args.command == "consume":
         code = consume(args)
     else:
