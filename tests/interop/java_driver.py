@@ -7,17 +7,14 @@ temp dir instead of ~/logs.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import tempfile
-from typing import Any
 
 import pytest
 
-from tests.interop.tools import CACHE, driver, required
+from tests.interop.tools import CACHE, Event, driver, of, required, run_events
 
-Event = dict[str, Any]
+__all__ = ["Event", "java_binary", "java_classpath", "of", "run_java"]
 
 
 def java_classpath() -> str:
@@ -54,20 +51,4 @@ def run_java(scenario: str, namesrv: str, *args: object, timeout_s: float = 60.0
             namesrv,
             *map(str, args),
         ]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout_s, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"java {scenario} ran past {timeout_s}s; stdout: {exc.stdout!r}")
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0:
-        pytest.fail(
-            f"java {scenario} exited {done.returncode}\nstdout:\n{done.stdout}\n"
-            f"stderr:\n{done.stderr[-4000:]}"
-        )
-    return events
-
-
-def of(events: list[Event], kind: str) -> list[Event]:
-    return [e for e in events if e.get("event") == kind]
+        return run_events(f"java {scenario}", command, timeout_s)

@@ -14,8 +14,6 @@ consumer, pyrmq producer -> C++ consumer).
 from __future__ import annotations
 
 import asyncio
-import itertools
-import json
 import queue
 import subprocess
 import tempfile
@@ -25,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import pytest
 
@@ -39,20 +37,13 @@ from pyrmq.client import (
     SendStatus,
 )
 from tests.integration.test_e2e import Deployment, wait_for
-from tests.interop.tools import driver
+from tests.interop.tools import Event, driver, of, parse_events, run_events, unique
 
 pytestmark = pytest.mark.cluster
 
 PYRMQ = "pyrmq"
 #: The user property driver.py sets on every message and reports back.
 PROPERTY = "interop"
-
-Event = dict[str, Any]
-_names = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(_names)}"
 
 
 @dataclass(frozen=True)
@@ -85,14 +76,6 @@ def compat_client(core: Core) -> str:
 # --------------------------------------------------------------------------- driver processes
 
 
-def parse(stdout: str) -> list[Event]:
-    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-
-
-def of(events: list[Event], kind: str) -> list[Event]:
-    return [e for e in events if e.get("event") == kind]
-
-
 @dataclass(frozen=True)
 class Cpp:
     """One core's driver against one NameServer."""
@@ -118,22 +101,9 @@ class Cpp:
         """The events one driver run printed; fails the test on a non-zero exit or a timeout."""
         kind = self.core.kind
         with tempfile.TemporaryDirectory(prefix=f"pyrmq-{kind}-") as home:
-            try:
-                done = subprocess.run(
-                    self.command(subcommand, home, *args),
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout_s,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired as exc:
-                pytest.fail(f"{kind} {subcommand} ran past {timeout_s}s; stdout: {exc.stdout!r}")
-        if done.returncode != 0:
-            pytest.fail(
-                f"{kind} {subcommand} exited {done.returncode}\nstdout:\n{done.stdout}\n"
-                f"stderr:\n{done.stderr[-4000:]}"
-            )
-        return self.check_core(parse(done.stdout))
+            command = self.command(subcommand, home, *args)
+            events = run_events(f"{kind} {subcommand}", command, timeout_s)
+        return self.check_core(events)
 
     @contextmanager
     def running(self, subcommand: str, *args: object) -> Iterator[Running]:
@@ -188,7 +158,7 @@ class Running:
 
     def poll_events(self) -> list[Event]:
         while not self._lines.empty():
-            self.events.extend(parse(self._lines.get_nowait()))
+            self.events.extend(parse_events(self._lines.get_nowait()))
         return self.events
 
     def finish(self, timeout_s: float) -> list[Event]:

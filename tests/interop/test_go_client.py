@@ -14,12 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
-import json
 import os
-import subprocess
 from collections import Counter
-from typing import Any
 
 import pytest
 
@@ -35,7 +31,7 @@ from pyrmq.client import (
 )
 from pyrmq.remoting.errors import TopicNotExistError
 from tests.integration.test_e2e import Deployment, wait_for
-from tests.interop.tools import driver
+from tests.interop.tools import Event, driver, of, run_events, unique
 
 pytestmark = pytest.mark.cluster
 
@@ -47,13 +43,6 @@ RUN_TIMEOUT_S = 60.0
 #: How long the Go consumer waits for the deliveries a test expects (a few seconds normally).
 CONSUME_TIMEOUT_S = 15
 
-Event = dict[str, Any]
-_names = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{os.getpid()}_{next(_names)}"
-
 
 def run_go(
     *args: object, timeout_s: float = RUN_TIMEOUT_S, exit_codes: tuple[int, ...] = (0,)
@@ -62,23 +51,8 @@ def run_go(
     the driver outlives ``timeout_s`` (it is killed then)."""
     command = [str(driver("go", "driver")), *map(str, args)]
     env = {**os.environ, "ROCKETMQ_GO_LOG_LEVEL": "error"}
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout_s, check=False, env=env
-        )
-    except subprocess.TimeoutExpired as exc:  # subprocess.run has killed it
-        pytest.fail(f"go driver {args[0]} ran past {timeout_s}s; stdout: {exc.stdout!r}")
-    events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode not in exit_codes:
-        pytest.fail(
-            f"go driver {' '.join(command[1:])} exited {done.returncode}\n"
-            f"stdout:\n{done.stdout[-6000:]}\nstderr:\n{done.stderr[-6000:]}"
-        )
-    return events
-
-
-def of(events: list[Event], kind: str) -> list[Event]:
-    return [e for e in events if e.get("event") == kind]
+    what = f"go driver {' '.join(command[1:])}"
+    return run_events(what, command, timeout_s, exit_codes=exit_codes, env=env)
 
 
 def go_produce(ns: str, topic: str, count: int, mode: str = "sync", *extra: object) -> list[Event]:

@@ -11,7 +11,6 @@ consumes, and the other way round.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import Counter
 
 import pytest
@@ -19,16 +18,12 @@ import pytest
 from pyrmq.client import ConsumeStatus, Message, MessageExt, Producer, PushConsumer, SendStatus
 from tests.integration.test_e2e import Deployment, wait_for
 from tests.interop.java_driver import Event, of, run_java
+from tests.interop.tools import unique
 
 pytestmark = pytest.mark.cluster
 
 JAVA = "Java client 4.9.7"
 PYRMQ = "pyrmq"
-_names = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(_names)}"
 
 
 @pytest.fixture

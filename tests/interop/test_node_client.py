@@ -32,18 +32,16 @@ import asyncio
 import json
 import shutil
 import subprocess
-import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
 from pyrmq.client import Admin, ConsumeStatus, Message, MessageExt, Producer, PushConsumer
 from pyrmq.client.sending import SendStatus
 from tests.integration.test_e2e import Deployment
-from tests.interop.tools import driver, required
+from tests.interop.tools import Event, driver, required, unique
 
 CLIENT = "Node (ali-ons)"
 SERVER = "pyrmq"
@@ -54,9 +52,6 @@ RUN_TIMEOUT_S = 45.0
 CONSUME_TIMEOUT_S = 20
 
 pytestmark = pytest.mark.cluster
-
-
-Event = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -75,10 +70,6 @@ class DriverRun:
 def once(ids: Iterable[str]) -> Counter[str]:
     """Each id exactly once: what a Counter of the delivered ids must equal."""
     return Counter(dict.fromkeys(ids, 1))
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
 def node_binary() -> str:

@@ -11,7 +11,6 @@ consumer with a compressed body, and the admin calls (topic create, route, clust
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
 from collections import Counter, defaultdict
@@ -41,16 +40,12 @@ from pyrmq.client import (
 )
 from tests.integration.test_e2e import wait_for
 from tests.interop.java_server import JavaDeployment
+from tests.interop.tools import unique
 
 pytestmark = pytest.mark.cluster
 
 CLIENT = "pyrmq client"
 SERVER = "Java broker 4.9.7"
-_names = itertools.count()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{next(_names)}"
 
 
 @pytest.fixture
