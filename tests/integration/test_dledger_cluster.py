@@ -313,6 +313,24 @@ async def test_killing_the_master_ten_times_loses_no_acknowledged_message(
         assert_one_position_each(seen, load.acked)
 
 
+async def send_acked(producer: Producer, prefix: str, count: int) -> set[bytes]:
+    """``count`` bodies ``prefix-i``, each sent until acknowledged (a failover may be under
+    way: a send that fails or is not SEND_OK is sent again), within 60 s."""
+    acked: set[bytes] = set()
+    deadline = time.monotonic() + 60
+    while len(acked) < count:
+        assert time.monotonic() < deadline, f"only {len(acked)} of {count} acknowledged"
+        body = f"{prefix}-{len(acked)}".encode()
+        try:
+            result = await producer.send(Message(TOPIC, body))
+        except Exception:  # noqa: BLE001 - the failover is under way
+            await asyncio.sleep(0.1)
+            continue
+        if result.send_status is SendStatus.SEND_OK:
+            acked.add(body)
+    return acked
+
+
 @pytest.mark.timeout(200)
 async def test_a_running_consumer_follows_the_new_master(tmp_path: Path) -> None:
     """Pulls to the dead master fail; the consumer then looks the route up at once (its
@@ -339,22 +357,11 @@ async def test_a_running_consumer_follows_the_new_master(tmp_path: Path) -> None
         try:
             master = await ready_topic(admin, cluster, producer)
             await consumer.start()
-            before = {f"before-{i}".encode() for i in range(20)}
-            for body in before:
-                await producer.send(Message(TOPIC, body))
+            before = await send_acked(producer, "before", 20)
             await wait_for(lambda: before <= got, 30)
             cluster.kill(master)
             await wait_master(admin, cluster, not_=master)
-            after: set[bytes] = set()
-            while len(after) < 20:
-                body = f"after-{len(after)}".encode()
-                try:
-                    result = await producer.send(Message(TOPIC, body))
-                except Exception:  # noqa: BLE001 - the failover is under way
-                    await asyncio.sleep(0.1)
-                    continue
-                if result.send_status is SendStatus.SEND_OK:
-                    after.add(body)
+            after = await send_acked(producer, "after", 20)
             await wait_for(lambda: after <= got, 60)
         finally:
             await consumer.shutdown()
@@ -388,22 +395,11 @@ async def test_a_running_lite_pull_consumer_follows_the_new_master(tmp_path: Pat
         try:
             master = await ready_topic(admin, cluster, producer)
             await consumer.start()
-            before = {f"before-{i}".encode() for i in range(20)}
-            for body in before:
-                await producer.send(Message(TOPIC, body))
+            before = await send_acked(producer, "before", 20)
             await poll_until(before, 30)
             cluster.kill(master)
             await wait_master(admin, cluster, not_=master)
-            after: set[bytes] = set()
-            while len(after) < 20:
-                body = f"after-{len(after)}".encode()
-                try:
-                    result = await producer.send(Message(TOPIC, body))
-                except Exception:  # noqa: BLE001 - the failover is under way
-                    await asyncio.sleep(0.1)
-                    continue
-                if result.send_status is SendStatus.SEND_OK:
-                    after.add(body)
+            after = await send_acked(producer, "after", 20)
             await poll_until(after, 60)
         finally:
             await consumer.shutdown()
