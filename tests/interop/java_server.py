@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.interop.java_driver import java_binary, java_classpath
 from tests.support.ports import free_port
-from tests.support.processes import write_properties
+from tests.support.processes import LoggedProcess, write_properties
 
 LOGBACK = """<configuration>
   <appender name="out" class="ch.qos.logback.core.ConsoleAppender">
@@ -34,72 +32,42 @@ BROKER_BOOT = re.compile(r"The broker\[.*\] boot success")
 FAST_LEVELS = " ".join(["1s"] * 18)
 
 
-class JavaProcess:
+class JavaProcess(LoggedProcess):
     """One Java server: ``main_class -c conf`` with its own ROCKETMQ_HOME."""
+
+    stop_grace_s = 15.0
 
     def __init__(self, main_class: str, conf: Path, workdir: Path, boot: re.Pattern[str]) -> None:
         home = workdir / "home"
         (home / "conf").mkdir(parents=True, exist_ok=True)
         for name in ("logback_namesrv.xml", "logback_broker.xml", "logback_tools.xml"):
             (home / "conf" / name).write_text(LOGBACK)
-        self.log_path = workdir / "server.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        command = [
+            java_binary(),
+            "-Xms128m",
+            "-Xmx256m",
+            "-XX:MaxDirectMemorySize=256m",
+            "-XX:+UseSerialGC",
+            # RocketMQ 4.9 unmaps segments through DirectByteBuffer's cleaner: on Java 17 its
+            # shutdown fails half-way (no offsets persisted, abort file left) without these.
+            "--add-opens=java.base/java.nio=ALL-UNNAMED",
+            "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+            "--add-opens=java.base/java.lang=ALL-UNNAMED",
+            "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED",
+            "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
+            f"-Duser.home={workdir}",
+            f"-Drocketmq.home.dir={home}",
+            "-cp",
+            java_classpath(),
+            main_class,
+            "-c",
+            str(conf),
+        ]
         env = dict(os.environ, ROCKETMQ_HOME=str(home))
-        self.proc = subprocess.Popen(
-            [
-                java_binary(),
-                "-Xms128m",
-                "-Xmx256m",
-                "-XX:MaxDirectMemorySize=256m",
-                "-XX:+UseSerialGC",
-                # RocketMQ 4.9 unmaps segments through DirectByteBuffer's cleaner: on Java 17 its
-                # shutdown fails half-way (no offsets persisted, abort file left) without these.
-                "--add-opens=java.base/java.nio=ALL-UNNAMED",
-                "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-                "--add-opens=java.base/java.lang=ALL-UNNAMED",
-                "--add-exports=java.base/jdk.internal.ref=ALL-UNNAMED",
-                "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
-                f"-Duser.home={workdir}",
-                f"-Drocketmq.home.dir={home}",
-                "-cp",
-                java_classpath(),
-                main_class,
-                "-c",
-                str(conf),
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            env=env,
-        )
-        self._boot = boot
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__(command, workdir / "server.log", boot, env=env, cwd=workdir)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._boot.search(self.output()):
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exited with {self.proc.returncode}:\n{self.output()}")
-            time.sleep(0.1)
-        raise TimeoutError(f"no boot line within {timeout_s}s:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
+        self.wait_boot(timeout_s)
 
 
 @dataclass

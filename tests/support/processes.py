@@ -27,44 +27,43 @@ def server_env(pid_dir: Path) -> dict[str, str]:
     return env
 
 
-class ServerProcess:
-    """One server started with ``sh bin/<script> args``."""
+class LoggedProcess:
+    """A process whose output goes to ``log_path``, ready once its boot line appears there,
+    stopped by PID (SIGTERM, then SIGKILL after ``stop_grace_s``)."""
 
-    def __init__(self, script: str, args: Sequence[str], workdir: Path) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.log_path = workdir / f"{script}.log"
-        self.pid_dir = workdir / "run"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+    stop_grace_s = 10.0
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        log_path: Path,
+        boot: re.Pattern[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.log_path = log_path
+        self._boot = boot
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            ["sh", str(REPO / "bin" / script), *args],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=server_env(self.pid_dir),
-            cwd=workdir,
+            list(command), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=cwd
         )
-        self.host = ""
-        self.port = 0
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
-    @property
-    def addr(self) -> str:
-        return f"{self.host}:{self.port}"
-
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout_s: float = 20.0) -> ServerProcess:
+    def wait_boot(self, timeout_s: float) -> re.Match[str]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            match = BOOT_LINE.search(self.output())
+            match = self._boot.search(self.output())
             if match:
-                self.host, self.port = match["host"], int(match["port"])
-                return self
+                return match
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
+                raise RuntimeError(f"exited with {self.proc.returncode}:\n{self.output()}")
             time.sleep(0.05)
         raise TimeoutError(f"no boot line within {timeout_s}s:\n{self.output()}")
 
@@ -72,15 +71,41 @@ class ServerProcess:
         return self.proc.wait(timeout_s)
 
     def stop(self) -> None:
-        """Stop by PID: SIGTERM, then SIGKILL after 10 s."""
+        """Stop by PID: SIGTERM, then SIGKILL after ``stop_grace_s``."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(10)
+                self.proc.wait(self.stop_grace_s)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
         self._log.close()
+
+
+class ServerProcess(LoggedProcess):
+    """One server started with ``sh bin/<script> args``; its boot line names where it listens."""
+
+    def __init__(self, script: str, args: Sequence[str], workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.pid_dir = workdir / "run"
+        super().__init__(
+            ["sh", str(REPO / "bin" / script), *args],
+            workdir / f"{script}.log",
+            BOOT_LINE,
+            env=server_env(self.pid_dir),
+            cwd=workdir,
+        )
+        self.host = ""
+        self.port = 0
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def wait_ready(self, timeout_s: float = 20.0) -> ServerProcess:
+        match = self.wait_boot(timeout_s)
+        self.host, self.port = match["host"], int(match["port"])
+        return self
 
 
 def write_properties(path: Path, **values: object) -> Path:
